@@ -1,0 +1,113 @@
+# tlsshim: every entry point. `make` builds; `make check` installs what is
+# missing, builds and runs every test; `make demo` shows the shim at work.
+# SANITIZE=1 builds everything with ASan+UBSan into build/san/.
+
+CC       ?= cc
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD    ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-missing-field-initializers
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) \
+            -Iengine/include -Iengine/src -Iconfig
+LDFLAGS  += $(SANFLAGS)
+CRYPTO   := -lcrypto
+
+ENGINE_SRC  := $(sort $(wildcard engine/src/*.c))
+CONFIG_SRC  := $(sort $(wildcard config/*.c))
+SHIM_SRC    := $(sort $(filter-out shim/launcher.c,$(wildcard shim/*.c)))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+TESTLIB_SRC := $(sort $(wildcard tests/unit/lib/*.c))
+
+ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+CONFIG_OBJ  := $(CONFIG_SRC:%.c=$(BUILD)/obj/%.o)
+SHIM_OBJ    := $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+UNIT_BINS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ENGINE_A  := $(BUILD)/libtlsengine.a
+ENGINE_SO := $(BUILD)/libtlsengine.so
+CONFIG_A  := $(BUILD)/libtlsconfig.a
+SHIM_SO   := $(BUILD)/libtlsshim.so
+LAUNCHER  := $(BUILD)/tlsshim
+
+TARGETS := $(ENGINE_A) $(ENGINE_SO) $(EXAMPLES)
+ifneq ($(CONFIG_SRC),)
+TARGETS += $(CONFIG_A)
+endif
+ifneq ($(SHIM_SRC),)
+TARGETS += $(SHIM_SO) $(LAUNCHER)
+endif
+
+.PHONY: all check unit interop e2e demo bench fuzz deps clean install
+all: $(TARGETS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(ENGINE_A): $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ENGINE_SO): $(ENGINE_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(CRYPTO)
+
+$(CONFIG_A): $(CONFIG_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# the shim exports only the libc names it interposes (shim/exports.map)
+$(SHIM_SO): $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A)
+	$(CC) -shared -o $@ $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A) $(LDFLAGS) \
+	    -Wl,--version-script=shim/exports.map -Wl,--exclude-libs,ALL $(CRYPTO) -linih -lpthread -ldl
+
+$(LAUNCHER): $(BUILD)/obj/shim/launcher.o $(CONFIG_A) $(ENGINE_A)
+	$(CC) -o $@ $^ $(LDFLAGS) -linih $(CRYPTO)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(ENGINE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(CRYPTO) -lpthread
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(ENGINE_A) $(if $(CONFIG_SRC),$(CONFIG_A))
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(CRYPTO) $(if $(CONFIG_SRC),-linih) -lpthread
+
+deps:
+	@scripts/deps.sh
+
+# make check: deps, build, unit tests, interop against real peers, end to end.
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+
+unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh unit
+
+interop: all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh interop
+
+e2e: all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/bench.sh
+
+clean:
+	rm -rf build
+
+-include $(ENGINE_OBJ:.o=.d) $(CONFIG_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)

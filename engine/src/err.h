@@ -1,0 +1,48 @@
+/* Alerts and error values. */
+#ifndef TLS_ERR_H
+#define TLS_ERR_H
+
+#include "tlsengine.h"
+
+enum {
+    TLS_ALERT_CLOSE_NOTIFY = 0,
+    TLS_ALERT_UNEXPECTED_MESSAGE = 10,
+    TLS_ALERT_BAD_RECORD_MAC = 20,
+    TLS_ALERT_DECRYPTION_FAILED = 21,
+    TLS_ALERT_RECORD_OVERFLOW = 22,
+    TLS_ALERT_DECOMPRESSION_FAILURE = 30,
+    TLS_ALERT_HANDSHAKE_FAILURE = 40,
+    TLS_ALERT_NO_CERTIFICATE = 41, /* SSL 3.0 only */
+    TLS_ALERT_BAD_CERTIFICATE = 42,
+    TLS_ALERT_UNSUPPORTED_CERTIFICATE = 43,
+    TLS_ALERT_CERTIFICATE_REVOKED = 44,
+    TLS_ALERT_CERTIFICATE_EXPIRED = 45,
+    TLS_ALERT_CERTIFICATE_UNKNOWN = 46,
+    TLS_ALERT_ILLEGAL_PARAMETER = 47,
+    TLS_ALERT_UNKNOWN_CA = 48,
+    TLS_ALERT_ACCESS_DENIED = 49,
+    TLS_ALERT_DECODE_ERROR = 50,
+    TLS_ALERT_DECRYPT_ERROR = 51,
+    TLS_ALERT_PROTOCOL_VERSION = 70,
+    TLS_ALERT_INSUFFICIENT_SECURITY = 71,
+    TLS_ALERT_INTERNAL_ERROR = 80,
+    TLS_ALERT_INAPPROPRIATE_FALLBACK = 86,
+    TLS_ALERT_USER_CANCELED = 90,
+    TLS_ALERT_NO_RENEGOTIATION = 100,
+    TLS_ALERT_MISSING_EXTENSION = 109,
+    TLS_ALERT_UNSUPPORTED_EXTENSION = 110,
+    TLS_ALERT_UNRECOGNIZED_NAME = 112,
+    TLS_ALERT_BAD_CERTIFICATE_STATUS_RESPONSE = 113,
+    TLS_ALERT_UNKNOWN_PSK_IDENTITY = 115,
+    TLS_ALERT_CERTIFICATE_REQUIRED = 116,
+    TLS_ALERT_NO_APPLICATION_PROTOCOL = 120,
+};
+
+/* Fills err (if non-NULL) and returns code. fmt: printf-style detail. */
+int tls_err_set(tls_error *err, int code, int alert, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void tls_err_clear(tls_error *err);
+/* The alert that reports a bad_cert reason to the peer. */
+int tls_bad_cert_alert(tls_bad_cert reason, uint16_t version);
+
+#endif

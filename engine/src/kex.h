@@ -1,0 +1,52 @@
+/* Key exchange primitives: RSA key transport (client encrypt; server decrypt
+ * that never reveals a padding failure: libcrypto's implicit-rejection TLS
+ * padding mode), finite-field DHE, ECDHE over x25519, secp256r1, secp384r1. */
+#ifndef TLS_KEX_H
+#define TLS_KEX_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* named groups (IANA) */
+enum {
+    TLS_GROUP_SECP256R1 = 23,
+    TLS_GROUP_SECP384R1 = 24,
+    TLS_GROUP_X25519 = 29,
+    TLS_GROUP_FFDHE2048 = 256,
+};
+
+bool tls_group_supported(uint16_t group);
+
+/* ECDHE: a fresh key for `group`; writes the public point (uncompressed for
+ * NIST curves, 32 bytes for x25519) into pub (cap >= 133). */
+EVP_PKEY *tls_ecdhe_keygen(uint16_t group, uint8_t *pub, size_t cap, size_t *pub_len);
+/* The shared secret with a peer's public value; false if the point is invalid. */
+bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_t peer_len,
+                      uint8_t *secret, size_t cap, size_t *secret_len);
+
+/* DHE: params is a DH EVP_PKEY holding p and g (from dh/dhfile or the RFC
+ * 7919 ffdhe2048 default when NULL). Returns a fresh key; p, g and Ys are
+ * written big-endian into the given buffers (cap each >= 1024). */
+EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g, size_t *g_len,
+                         uint8_t *pub, size_t *pub_len, size_t cap);
+/* Client side: a key on the server's (p, g); rejects p < 1024 bits, g/Ys out of range. */
+EVP_PKEY *tls_dhe_keygen_from(const uint8_t *p, size_t p_len, const uint8_t *g, size_t g_len,
+                              uint8_t *pub, size_t cap, size_t *pub_len);
+/* Shared secret with leading zero bytes stripped (RFC 5246 8.1.2). */
+bool tls_dhe_derive(EVP_PKEY *priv, const uint8_t *peer_pub, size_t peer_len, uint8_t *secret,
+                    size_t cap, size_t *secret_len);
+/* Loads DH params from DER (or PEM when is_pem); NULL on failure. */
+EVP_PKEY *tls_dh_params_load(const uint8_t *data, size_t len, bool is_pem);
+
+/* RSA key transport. pms: 48 bytes, first two = client_version. */
+bool tls_rsa_encrypt_pms(EVP_PKEY *server_pub, const uint8_t pms[48], uint8_t *out, size_t cap,
+                         size_t *out_len);
+/* Always produces 48 bytes in pms: the real premaster secret, or a random one
+ * if decryption, padding, length or version check fails (RFC 5246 7.4.7.1),
+ * in constant time. client_version: the version the ClientHello offered. */
+void tls_rsa_decrypt_pms(EVP_PKEY *server_key, uint16_t client_version, const uint8_t *in,
+                         size_t len, uint8_t pms[48]);
+
+#endif

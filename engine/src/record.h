@@ -1,0 +1,66 @@
+/* Record protection, one direction: NULL (before ChangeCipherSpec), stream
+ * (RC4), CBC (SSL 3.0 MAC or TLS HMAC, MAC-then-encrypt or RFC 7366
+ * encrypt-then-MAC; implicit IV chaining for SSL 3.0/TLS 1.0, explicit IV from
+ * TLS 1.1), AEAD (AES-GCM: 4-byte fixed IV + 8-byte explicit nonce; ChaCha20-
+ * Poly1305: RFC 7905 12-byte IV xor sequence number).
+ *
+ * Contexts are made once per connection direction (tls_rec_init), never per
+ * record. CBC padding and MAC are checked in constant time (Lucky 13). */
+#ifndef TLS_RECORD_H
+#define TLS_RECORD_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "suites.h"
+
+#define TLS_RECORD_HEADER 5
+#define TLS_MAX_PLAINTEXT 16384
+/* RFC 5246 6.2.3: ciphertext fragment at most 2^14 + 2048 */
+#define TLS_MAX_CIPHERTEXT (16384 + 2048)
+
+typedef struct tls_rec_crypto {
+    const tls_suite *suite;      /* NULL: no protection (null cipher) */
+    const tls_cipher_desc *cd;
+    uint16_t version;            /* negotiated version: MAC input and record rules */
+    bool encrypt;                /* this direction seals (true) or opens */
+    bool etm;                    /* RFC 7366 encrypt_then_mac (CBC only) */
+    EVP_CIPHER_CTX *ctx;
+    EVP_MAC_CTX *hmac;           /* TLS HMAC, keyed once */
+    const EVP_MD *md;            /* MAC hash (SSL3 MAC and constant-time check) */
+    uint8_t mac_key[48];
+    size_t mac_len;
+    uint8_t iv[16];              /* CBC chained IV (SSL3/TLS1.0) or AEAD fixed IV */
+    uint64_t seq;
+} tls_rec_crypto;
+
+/* Keys come from the key block; iv may be NULL for TLS 1.1+ CBC.
+ * Returns false if libcrypto lacks the algorithm (e.g. no legacy provider). */
+bool tls_rec_init(tls_rec_crypto *rc, const tls_suite *suite, uint16_t version, bool encrypt,
+                  bool etm, const uint8_t *mac_key, const uint8_t *key, const uint8_t *iv);
+/* Frees contexts and wipes keys; leaves a null-cipher state. */
+void tls_rec_clear(tls_rec_crypto *rc);
+
+/* Bytes a sealed record adds to its plaintext at most (header excluded). */
+size_t tls_rec_overhead(const tls_rec_crypto *rc);
+
+/* Seals one record: writes the 5-byte header (type, wire_version, length) and
+ * the protected fragment of pt[0..len) into out (cap bytes). len <= 2^14.
+ * pt may point into out (at out + TLS_RECORD_HEADER + tls_rec_prefix_len())
+ * for in-place sealing. Increments the sequence number. */
+bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const uint8_t *pt,
+                  size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/* Bytes written between the header and the plaintext (explicit IV / nonce). */
+size_t tls_rec_prefix_len(const tls_rec_crypto *rc);
+
+/* Opens one record in place: frag[0..len) is the fragment after the header.
+ * On success returns 0 and points *pt/*pt_len at the plaintext inside frag.
+ * On failure returns the alert to send: TLS_ALERT_BAD_RECORD_MAC (any MAC,
+ * padding or tag failure, indistinguishably), TLS_ALERT_RECORD_OVERFLOW,
+ * TLS_ALERT_DECODE_ERROR. Increments the sequence number on success. */
+int tls_rec_open(tls_rec_crypto *rc, uint8_t type, uint8_t *frag, size_t len, uint8_t **pt,
+                 size_t *pt_len);
+
+#endif

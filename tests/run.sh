@@ -1,0 +1,61 @@
+#!/bin/bash
+# Runs the test suites and prints one summary line "N passed, N failed".
+#   tests/run.sh [unit|interop|e2e]...   (default: all three)
+# Unit suites are Criterion binaries in $BUILD/tests; interop and e2e suites
+# are scripts (tests/interop/*.sh, tests/e2e/*.sh) that print one line per
+# case: "PASS name" or "FAIL name: why", and exit non-zero if any failed.
+set -u
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-build}
+export TOP=$PWD
+kinds=${*:-unit interop e2e}
+passed=0; failed=0; failed_names=()
+# one PKI for the whole run
+export PKI=${PKI:-$BUILD/pki}
+if [ ! -f "$PKI/.done" ]; then
+    tests/pki/gen.sh "$PKI" >"$BUILD/pki.log" 2>&1 || { echo "PKI generation failed, see $BUILD/pki.log"; tail -20 "$BUILD/pki.log"; exit 1; }
+fi
+if [ "${SANITIZE:-}" = 1 ]; then
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
+for kind in $kinds; do
+    case $kind in
+    unit)
+        for t in "$BUILD"/tests/test_*; do
+            [ -x "$t" ] || continue
+            out=$("$t" --jobs 2 2>&1); rc=$?
+            syn=$(printf '%s\n' "$out" | grep 'Synthesis:' | tail -1)
+            # "[====] Synthesis: Tested: 5 | Passing: 5 | Failing: 0 | Crashing: 0"
+            p=$(printf '%s' "$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+            f=$(printf '%s' "$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+            p=${p:-0}; f=${f:-0}
+            if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+            passed=$((passed + p)); failed=$((failed + f))
+            if [ "$f" != 0 ]; then
+                failed_names+=("unit:$(basename "$t")")
+                printf '%s\n' "$out" | grep -v '^\[----\]' | tail -40
+            fi
+            printf 'unit %-28s %s passed, %s failed\n' "$(basename "$t")" "$p" "$f"
+        done ;;
+    interop|e2e)
+        for s in tests/$kind/*.sh; do
+            [ -x "$s" ] || continue
+            log="$BUILD/$kind-$(basename "$s" .sh).log"
+            "$s" >"$log" 2>&1; rc=$?
+            p=$(grep -c '^PASS' "$log"); f=$(grep -c '^FAIL' "$log")
+            if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL $(basename "$s"): exit $rc" >>"$log"; fi
+            passed=$((passed + p)); failed=$((failed + f))
+            grep -E '^(MATRIX|  )' "$log" || true
+            if [ "$f" != 0 ]; then
+                failed_names+=("$kind:$(basename "$s")")
+                grep '^FAIL' "$log" | head -20
+            fi
+            printf '%s %-28s %s passed, %s failed\n' "$kind" "$(basename "$s" .sh)" "$p" "$f"
+        done ;;
+    *) echo "unknown suite kind: $kind"; exit 2 ;;
+    esac
+done
+[ ${#failed_names[@]} -gt 0 ] && echo "failing suites: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
