@@ -74,6 +74,19 @@ typedef struct tls_suite {
     bool legacy;              /* RC4, DES, 3DES, MD5, or plain RSA kx: only when named */
 } tls_suite;
 
+/* Protocol versions this build implements, and the default set (always
+ * intersected with the available one). TLS 1.3 joins AVAILABLE when it exists. */
+#ifndef TLS_AVAILABLE_VERSIONS /* -D override: lets the tests run both ways */
+#define TLS_AVAILABLE_VERSIONS (TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12)
+#endif
+#define TLS_DEFAULT_VERSIONS (TLS_VMASK_TLS12 | TLS_VMASK_TLS13)
+
+/* versions.c: the TLS_VMASK_* bit of a wire version (0 if none), and the
+ * highest / lowest wire version in a mask (0 if the mask is empty). */
+unsigned tls_version_bit(uint16_t version);
+uint16_t tls_vmask_highest(unsigned mask);
+uint16_t tls_vmask_lowest(unsigned mask);
+
 /* All suites, in default preference order (forward-secret AEAD first). */
 const tls_suite *tls_suites_all(size_t *count);
 const tls_suite *tls_suite_by_id(uint16_t id);
@@ -81,14 +94,23 @@ const tls_suite *tls_suite_from_info(const tls_suite_info *info);
 const tls_cipher_desc *tls_cipher_desc_get(tls_cipher_id id);
 size_t tls_mac_len(tls_mac_id mac); /* 16, 20, 32, 48, 0 */
 tls_hash_id tls_mac_hash(tls_mac_id mac);
+/* version within [min_version, max_version], the version available in this
+ * build, and the cipher present in libcrypto (RC4/DES need the legacy provider). */
 bool tls_suite_usable(const tls_suite *s, uint16_t version);
+/* usable in at least one version of vmask */
+bool tls_suite_usable_any(const tls_suite *s, unsigned vmask);
 
 /* Parses the `ciphers` option: ':' or ',' separated OpenSSL names, IANA names,
  * or erlang triples "{rsa,aes_128_cbc,sha}"; also accepts hex ids "0x002f".
  * Fills ids (in the given order, no duplicates) and returns the count, or -1
- * with err naming the unknown entry. An empty/NULL list gives the defaults. */
+ * with err naming the unknown entry. An empty/NULL list gives the defaults.
+ * Keywords: ALL (every usable suite, legacy included), DEFAULT, "!X" removes X
+ * for good (OpenSSL semantics), "@SECLEVEL=n" / "@STRENGTH" are ignored.
+ * Known suites this build cannot use (TLS 1.3 ones before 1.3 exists, RC4/DES
+ * without the legacy provider) are dropped; -1 if nothing usable remains. */
 int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *err);
-/* The default list for a version mask: modern suites only (no legacy ones). */
+/* The default list for a version mask: modern suites only (no legacy ones),
+ * in table order. Returns the full count; fills up to max ids (ids may be NULL). */
 size_t tls_default_ciphers(unsigned vmask, uint16_t *ids, size_t max);
 
 /* Process-wide algorithm cache (fetched once, thread-safe init). */
