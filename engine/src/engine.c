@@ -1,0 +1,492 @@
+/* The sans-I/O connection: record framing in and out, dispatch by content
+ * type, alerts, and the application-side read/write. The handshake itself is
+ * in hs_*.c. */
+#include "engine.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IN_CAP (TLS_RECORD_HEADER + TLS_MAX_CIPHERTEXT)
+
+static void process_records(tls_engine *e);
+
+int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls_error *err)
+{
+    tls_err_clear(err);
+    if (!c || !out)
+        return tls_err_set(err, TLS_E_BADARG, -1, "tls_engine_new: NULL config or result pointer");
+    *out = NULL;
+    tls_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return tls_err_set(err, TLS_E_NOMEM, -1, "tls_engine_new");
+    tls_config_ref(c);
+    e->cfg = c;
+    e->server = c->server;
+    tls_err_clear(&e->err);
+    e->status = TLS_ST_HANDSHAKING;
+    const char *name = server_name && *server_name ? server_name : c->opts.server_name;
+    if (!e->server && name) {
+        if (strlen(name) >= sizeof e->server_name) {
+            tls_engine_free(e);
+            return tls_err_set(err, TLS_E_BADARG, -1, "server_name is longer than 255 bytes");
+        }
+        strcpy(e->server_name, name);
+    }
+    /* the first ClientHello goes out in a TLS 1.0 record (what every peer accepts) */
+    e->rec_version = c->min_version == TLS_SSL3 && c->max_version == TLS_SSL3 ? TLS_SSL3 : TLS_TLS10;
+    e->verify_result = TLS_BAD_CERT_NONE;
+    int rc = tls_hs_start(e);
+    if (rc != TLS_OK) {
+        if (err)
+            *err = e->err;
+        tls_engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return TLS_OK;
+}
+
+void tls_engine_free(tls_engine *e)
+{
+    if (!e)
+        return;
+    tls_hs_free(e->hs);
+    e->hs = NULL;
+    tls_rec_clear(&e->rd);
+    tls_rec_clear(&e->wr);
+    tls_rec_clear(&e->rd_next);
+    tls_rec_clear(&e->wr_next);
+    if (e->in) {
+        OPENSSL_cleanse(e->in, e->in_cap);
+        free(e->in);
+    }
+    free(e->out);
+    free(e->peer_cert);
+    tls_wr_free(&e->hsbuf);
+    OPENSSL_cleanse(e->master, sizeof e->master);
+    tls_config_free(e->cfg);
+    free(e);
+}
+
+/* ---- failure and alerts --------------------------------------------------- */
+
+static bool out_reserve(tls_engine *e, size_t need)
+{
+    if (e->out_off && e->out_off == e->out_len)
+        e->out_off = e->out_len = 0;
+    if (e->out_cap - e->out_len >= need)
+        return true;
+    if (e->out_off) { /* reclaim sent bytes before growing */
+        memmove(e->out, e->out + e->out_off, e->out_len - e->out_off);
+        e->out_len -= e->out_off;
+        e->out_off = 0;
+        if (e->out_cap - e->out_len >= need)
+            return true;
+    }
+    size_t cap = e->out_cap ? e->out_cap : 2 * (TLS_RECORD_HEADER + TLS_MAX_PLAINTEXT + 512);
+    while (cap - e->out_len < need)
+        cap *= 2;
+    uint8_t *p = realloc(e->out, cap);
+    if (!p)
+        return false;
+    e->out = p;
+    e->out_cap = cap;
+    return true;
+}
+
+bool tls_engine_send_record(tls_engine *e, uint8_t type, const uint8_t *data, size_t len)
+{
+    while (true) {
+        size_t n = len > TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT : len;
+        size_t need = TLS_RECORD_HEADER + n + tls_rec_overhead(&e->wr);
+        if (!out_reserve(e, need))
+            return false;
+        size_t w = 0;
+        if (!tls_rec_seal(&e->wr, type, e->rec_version, data, n, e->out + e->out_len,
+                          e->out_cap - e->out_len, &w))
+            return false;
+        e->out_len += w;
+        data += n;
+        len -= n;
+        if (!len)
+            return true;
+    }
+}
+
+bool tls_engine_send_alert(tls_engine *e, uint8_t level, uint8_t desc)
+{
+    uint8_t a[2] = {level, desc};
+    return tls_engine_send_record(e, TLS_CT_ALERT, a, 2);
+}
+
+static void engine_mark_failed(tls_engine *e)
+{
+    e->status |= TLS_ST_FAILED;
+    e->status &= ~(unsigned)(TLS_ST_HANDSHAKING | TLS_ST_CONNECTED);
+    /* a fatal alert ends the session: it must not be resumed (RFC 5246 7.2.2) */
+    if (e->session_id_len)
+        tls_cache_remove(&e->cfg->cache, e->session_id, e->session_id_len);
+    tls_hs_free(e->hs);
+    e->hs = NULL;
+    e->plain_len = 0;
+}
+
+int tls_engine_fail(tls_engine *e, int code, int alert, const char *fmt, ...)
+{
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    e->err.code = code;
+    e->err.alert = alert;
+    e->err.detail[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->err.detail, sizeof e->err.detail, fmt, ap);
+        va_end(ap);
+    }
+    if (alert >= 0 && code != TLS_E_ALERT_RECEIVED && !e->close_sent)
+        (void)tls_engine_send_alert(e, 2, (uint8_t)alert);
+    engine_mark_failed(e);
+    return code;
+}
+
+int tls_engine_fail_err(tls_engine *e, const tls_error *err)
+{
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    e->err = *err;
+    if (err->alert >= 0 && err->code != TLS_E_ALERT_RECEIVED && !e->close_sent)
+        (void)tls_engine_send_alert(e, 2, (uint8_t)err->alert);
+    engine_mark_failed(e);
+    return err->code;
+}
+
+static void handle_alert(tls_engine *e, const uint8_t *p, size_t len)
+{
+    if (len != 2) {
+        tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "alert record of %zu bytes", len);
+        return;
+    }
+    uint8_t level = p[0], desc = p[1];
+    if (desc == TLS_ALERT_CLOSE_NOTIFY) {
+        e->status |= TLS_ST_PEER_CLOSED;
+        if (e->hs && !e->connected_once)
+            tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
+        return;
+    }
+    if (level == 1) {
+        if (desc == TLS_ALERT_NO_RENEGOTIATION && e->connected_once && e->hs) {
+            /* the peer declined our renegotiation: keep the current session */
+            tls_hs_free(e->hs);
+            e->hs = NULL;
+            e->reneg_requested = false;
+            e->status |= TLS_ST_CONNECTED;
+            e->err.code = TLS_E_RENEG_REJECTED;
+            e->err.alert = desc;
+            snprintf(e->err.detail, sizeof e->err.detail, "the peer refused to renegotiate");
+            return;
+        }
+        if (desc == TLS_ALERT_NO_CERTIFICATE && e->server && e->hs && e->version == TLS_SSL3) {
+            /* SSL 3.0 clients say "no certificate" with this warning */
+            tls_hs_handle(e, TLS_HS_CERTIFICATE, (const uint8_t *)"\0\0\0", 3, NULL, 0);
+            return;
+        }
+        return; /* other warnings carry nothing we act on */
+    }
+    tls_engine_fail(e, TLS_E_ALERT_RECEIVED, desc, "fatal alert from the peer");
+}
+
+/* Complete handshake messages out of the reassembly buffer. */
+static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
+{
+    if (len == 0) {
+        tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE, "empty handshake record");
+        return;
+    }
+    tls_wr_bytes(&e->hsbuf, p, len);
+    if (e->hsbuf.bad) {
+        tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "handshake buffer");
+        return;
+    }
+    size_t off = 0;
+    while (!(e->status & TLS_ST_FAILED) && e->hsbuf.len - off >= 4) {
+        const uint8_t *m = e->hsbuf.p + off;
+        size_t mlen = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
+        if (mlen > TLS_MAX_HS_MSG) {
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_ILLEGAL_PARAMETER,
+                            "handshake message type %u of %zu bytes is too long", m[0], mlen);
+            break;
+        }
+        if (e->hsbuf.len - off < 4 + mlen)
+            break;
+        off += 4 + mlen;
+        tls_hs_handle(e, m[0], m + 4, mlen, m, 4 + mlen);
+    }
+    if (e->status & TLS_ST_FAILED) {
+        e->hsbuf.len = 0;
+        return;
+    }
+    if (off) {
+        memmove(e->hsbuf.p, e->hsbuf.p + off, e->hsbuf.len - off);
+        e->hsbuf.len -= off;
+    }
+    if (e->hsbuf.len == 0 && e->hsbuf.cap > 4096 && !e->hs)
+        tls_wr_free(&e->hsbuf); /* a long chain came through; do not keep its buffer */
+}
+
+static void process_records(tls_engine *e)
+{
+    while (!(e->status & TLS_ST_FAILED) && e->plain_len == 0) {
+        size_t avail = e->in_len - e->in_off;
+        if (avail < TLS_RECORD_HEADER)
+            break;
+        uint8_t *h = e->in + e->in_off;
+        uint8_t type = h[0];
+        uint16_t ver = (uint16_t)(h[1] << 8 | h[2]);
+        size_t len = (size_t)h[3] << 8 | h[4];
+        if (type < TLS_CT_CCS || type > TLS_CT_APPDATA) {
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                            "record of unknown content type %u (is the peer speaking TLS?)", type);
+            break;
+        }
+        if ((ver >> 8) != 3 || (e->version && ver != e->version && e->connected_once)) {
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_PROTOCOL_VERSION,
+                            "record with version 0x%04x", ver);
+            break;
+        }
+        if (len > TLS_MAX_CIPHERTEXT) {
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_RECORD_OVERFLOW,
+                            "record of %zu bytes exceeds 2^14+2048", len);
+            break;
+        }
+        if (avail < TLS_RECORD_HEADER + len)
+            break;
+        e->in_off += TLS_RECORD_HEADER + len;
+        uint8_t *pt = NULL;
+        size_t pt_len = 0;
+        int alert = tls_rec_open(&e->rd, type, h + TLS_RECORD_HEADER, len, &pt, &pt_len);
+        if (alert) {
+            tls_engine_fail(e, TLS_E_ALERT_SENT, alert, "cannot open a %s record of %zu bytes",
+                            e->rd.suite ? "protected" : "plaintext", len);
+            break;
+        }
+        switch (type) {
+        case TLS_CT_CCS:
+            if (pt_len != 1 || pt[0] != 1) {
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "malformed ChangeCipherSpec");
+            } else if (e->hsbuf.len) {
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                                "ChangeCipherSpec inside a handshake message");
+            } else {
+                tls_hs_handle_ccs(e);
+            }
+            break;
+        case TLS_CT_ALERT: handle_alert(e, pt, pt_len); break;
+        case TLS_CT_HANDSHAKE: handle_handshake_bytes(e, pt, pt_len); break;
+        case TLS_CT_APPDATA:
+            if (!e->connected_once || (e->hs && e->hs->ccs_received) ||
+                (e->status & TLS_ST_PEER_CLOSED)) {
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                                "application data before the handshake finished");
+                break;
+            }
+            e->plain = pt;
+            e->plain_len = pt_len;
+            break;
+        }
+    }
+    /* keep the buffer's head free for the next record */
+    if (e->plain_len == 0 && e->in_off) {
+        memmove(e->in, e->in + e->in_off, e->in_len - e->in_off);
+        e->in_len -= e->in_off;
+        e->in_off = 0;
+    }
+}
+
+int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consumed)
+{
+    size_t used = 0;
+    if (consumed)
+        *consumed = 0;
+    if (!e || (!in && len))
+        return TLS_E_BADARG;
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    if (!e->in) {
+        e->in = malloc(IN_CAP);
+        if (!e->in)
+            return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "input buffer");
+        e->in_cap = IN_CAP;
+    }
+    while (used < len && !(e->status & TLS_ST_FAILED)) {
+        size_t room = e->in_cap - e->in_len;
+        if (room == 0)
+            break; /* plaintext waits for read(): backpressure */
+        size_t n = len - used < room ? len - used : room;
+        memcpy(e->in + e->in_len, in + used, n);
+        e->in_len += n;
+        used += n;
+        process_records(e);
+    }
+    if (consumed)
+        *consumed = used;
+    return (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK;
+}
+
+void tls_engine_feed_eof(tls_engine *e)
+{
+    if (!e || (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_FAILED)))
+        return;
+    e->status |= TLS_ST_EOF_NO_NOTIFY;
+    if (!e->connected_once || e->hs)
+        tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
+}
+
+const uint8_t *tls_engine_output(tls_engine *e, size_t *len)
+{
+    *len = e ? e->out_len - e->out_off : 0;
+    return *len ? e->out + e->out_off : NULL;
+}
+
+void tls_engine_output_done(tls_engine *e, size_t n)
+{
+    if (!e)
+        return;
+    if (n > e->out_len - e->out_off)
+        n = e->out_len - e->out_off;
+    e->out_off += n;
+    if (e->out_off == e->out_len)
+        e->out_off = e->out_len = 0;
+}
+
+int tls_engine_write(tls_engine *e, const uint8_t *buf, size_t len, size_t *accepted)
+{
+    if (accepted)
+        *accepted = 0;
+    if (!e || (!buf && len))
+        return TLS_E_BADARG;
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    if (e->close_sent)
+        return TLS_E_CLOSED;
+    if (!e->connected_once)
+        return TLS_E_WOULDBLOCK;
+    size_t done = 0;
+    while (done < len && e->out_len - e->out_off < TLS_OUT_SOFT_LIMIT) {
+        size_t n = len - done > TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT : len - done;
+        if (!tls_engine_send_record(e, TLS_CT_APPDATA, buf + done, n))
+            return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "sealing a record");
+        done += n;
+    }
+    if (accepted)
+        *accepted = done;
+    return done || !len ? TLS_OK : TLS_E_WOULDBLOCK;
+}
+
+int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got)
+{
+    size_t n = 0;
+    if (got)
+        *got = 0;
+    if (!e || (!buf && len))
+        return TLS_E_BADARG;
+    while (n < len) {
+        if (e->plain_len == 0) {
+            process_records(e);
+            if (e->plain_len == 0)
+                break;
+        }
+        size_t k = e->plain_len < len - n ? e->plain_len : len - n;
+        memcpy(buf + n, e->plain, k);
+        OPENSSL_cleanse(e->plain, k);
+        e->plain += k;
+        e->plain_len -= k;
+        n += k;
+    }
+    if (got)
+        *got = n;
+    if (n)
+        return TLS_OK;
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    if (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_EOF_NO_NOTIFY))
+        return TLS_E_CLOSED;
+    return TLS_E_WOULDBLOCK;
+}
+
+int tls_engine_close_write(tls_engine *e)
+{
+    if (!e)
+        return TLS_E_BADARG;
+    if (e->close_sent || (e->status & TLS_ST_FAILED))
+        return TLS_OK;
+    e->close_sent = true;
+    e->status |= TLS_ST_WRITE_CLOSED;
+    if (!tls_engine_send_alert(e, 1, TLS_ALERT_CLOSE_NOTIFY))
+        return TLS_E_NOMEM;
+    return TLS_OK;
+}
+
+int tls_engine_renegotiate(tls_engine *e)
+{
+    if (!e)
+        return TLS_E_BADARG;
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    if (!e->connected_once || e->hs || e->close_sent)
+        return TLS_E_STATE;
+    if (e->version >= TLS_TLS13)
+        return TLS_E_STATE;
+    e->reneg_requested = true;
+    if (e->err.code == TLS_E_RENEG_REJECTED)
+        tls_err_clear(&e->err);
+    if (e->server) {
+        /* HelloRequest: not part of any transcript (RFC 5246 7.4.1.1) */
+        static const uint8_t hello_request[4] = {TLS_HS_HELLO_REQUEST, 0, 0, 0};
+        return tls_engine_send_record(e, TLS_CT_HANDSHAKE, hello_request, 4) ? TLS_OK : TLS_E_NOMEM;
+    }
+    return tls_hs_start(e);
+}
+
+unsigned tls_engine_status(const tls_engine *e)
+{
+    if (!e)
+        return TLS_ST_FAILED;
+    unsigned s = e->status;
+    if (e->out_len > e->out_off)
+        s |= TLS_ST_WANT_OUTPUT;
+    if (e->plain_len)
+        s |= TLS_ST_CAN_READ;
+    if (e->connected_once && !(s & TLS_ST_FAILED) && !e->close_sent &&
+        e->out_len - e->out_off < TLS_OUT_SOFT_LIMIT)
+        s |= TLS_ST_CAN_WRITE;
+    return s;
+}
+
+const tls_error *tls_engine_error(const tls_engine *e) { return e ? &e->err : NULL; }
+uint16_t tls_engine_version(const tls_engine *e) { return e ? e->version : 0; }
+const tls_suite_info *tls_engine_suite(const tls_engine *e)
+{
+    return e && e->suite ? &e->suite->info : NULL;
+}
+int tls_engine_peercert(const tls_engine *e, const uint8_t **der, size_t *len)
+{
+    if (!e || !e->peer_cert)
+        return TLS_E_STATE;
+    *der = e->peer_cert;
+    *len = e->peer_cert_len;
+    return TLS_OK;
+}
+const char *tls_engine_alpn(const tls_engine *e) { return e && e->alpn[0] ? e->alpn : NULL; }
+const char *tls_engine_sni(const tls_engine *e)
+{
+    return e && e->server_name[0] ? e->server_name : NULL;
+}
+bool tls_engine_session_reused(const tls_engine *e) { return e && e->reused; }
+tls_bad_cert tls_engine_verify_result(const tls_engine *e)
+{
+    return e ? e->verify_result : TLS_BAD_CERT_NONE;
+}

@@ -1,0 +1,245 @@
+/* The connection object of the sans-I/O core and the loaded configuration.
+ *
+ * Data flow (no syscalls anywhere here):
+ *   feed()   -> in[]  -> one record opened in place -> handshake / alert /
+ *                                                      application plaintext
+ *   write()  -> records sealed straight into out[]  -> output()
+ * One received record is held at a time: its plaintext stays in in[] until
+ * read() drains it, which is the backpressure towards the network. */
+#ifndef TLS_ENGINE_INTERNAL_H
+#define TLS_ENGINE_INTERNAL_H
+
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cert.h"
+#include "err.h"
+#include "record.h"
+#include "suites.h"
+#include "tlsengine.h"
+
+#define TLS_MAX_SUITES 96
+#define TLS_MAX_ALPN 16
+#define TLS_MAX_HS_MSG (256 * 1024) /* certificate chains may be long; nothing else is */
+#define TLS_OUT_SOFT_LIMIT (4 * (TLS_MAX_PLAINTEXT + 512)) /* write() stops accepting past this */
+
+typedef struct tls_session {
+    uint8_t id[32];
+    uint8_t id_len;
+    uint16_t version;
+    uint16_t suite;
+    bool ems;
+    uint8_t master[48];
+    uint8_t *peer_cert; /* DER of the peer's leaf, may be NULL */
+    size_t peer_cert_len;
+    int64_t created;    /* seconds, monotonic */
+    char name[256];     /* client cache: the server name / address the session belongs to */
+} tls_session;
+
+typedef struct tls_session_cache {
+    pthread_mutex_t lock;
+    tls_session *slots; /* a small ring: newest replaces oldest */
+    size_t n, next;
+} tls_session_cache;
+
+struct tls_config {
+    _Atomic int refs;
+    bool server;
+    tls_options opts;     /* copy; string fields point into `strings` */
+    char *strings;        /* owned copies of the option strings */
+    size_t strings_len;
+    unsigned versions;    /* TLS_VMASK_* effective */
+    uint16_t min_version, max_version;
+    uint16_t suites[TLS_MAX_SUITES];
+    size_t n_suites;
+    bool suites_named;    /* the user named suites: legacy ones allowed */
+    tls_cred cred;
+    X509_STORE *store;
+    size_t n_cas;
+    STACK_OF(X509_NAME) *ca_names; /* server: sent in CertificateRequest */
+    EVP_PKEY *dh_params;  /* NULL: ffdhe2048 */
+    char alpn[TLS_MAX_ALPN][256];
+    size_t n_alpn;
+    uint8_t alpn_wire[1024]; /* the ALPN extension's protocol list, prebuilt */
+    size_t alpn_wire_len;
+    tls_session_cache cache;
+};
+
+/* handshake progress; one state expects one message (or CCS) */
+typedef enum {
+    HS_NONE,
+    /* client */
+    HS_C_WAIT_SH,
+    HS_C_WAIT_CERT,
+    HS_C_WAIT_SKE,        /* or CertificateRequest / ServerHelloDone for RSA kx */
+    HS_C_WAIT_CR_OR_SHD,
+    HS_C_WAIT_SHD,
+    HS_C_WAIT_CCS,
+    HS_C_WAIT_FINISHED,
+    /* server */
+    HS_S_WAIT_CH,
+    HS_S_WAIT_CERT,
+    HS_S_WAIT_CKE,
+    HS_S_WAIT_CV,
+    HS_S_WAIT_CCS,
+    HS_S_WAIT_FINISHED,
+    HS_DONE,
+} tls_hs_state;
+
+/* What exists only while a handshake runs; freed (and wiped) after it. */
+typedef struct tls_hs {
+    tls_hs_state state;
+    tls_wr transcript;      /* every handshake message so far, the current one included */
+    size_t before;          /* transcript length before the current message */
+    bool ccs_received;      /* between the peer's ChangeCipherSpec and Finished */
+    bool resuming;
+    bool full_after_resume_offer;
+    uint16_t client_version;      /* ClientHello.client_version */
+    uint16_t peer_sigalgs[64];
+    size_t n_peer_sigalgs;
+    bool peer_sent_sigalgs;
+    uint16_t peer_groups[32];
+    size_t n_peer_groups;
+    bool peer_sent_groups;
+    bool peer_ems, peer_etm, peer_reneg_info;
+    bool cert_requested;          /* client: the server asked; server: we asked */
+    uint8_t cert_types[8];        /* client: types the server accepts */
+    size_t n_cert_types;
+    uint16_t group;               /* ECDHE group chosen */
+    EVP_PKEY *eph;                /* our ephemeral key */
+    EVP_PKEY *peer_key;           /* the peer leaf's public key */
+    uint8_t *peer_ske;            /* client: server's DH/ECDH public value */
+    size_t peer_ske_len;
+    uint8_t *dh_p, *dh_g;         /* client: server's DH group */
+    size_t dh_p_len, dh_g_len;
+    uint8_t pms[64 + 512];        /* premaster secret (DH secrets up to 4096 bits) */
+    size_t pms_len;
+    uint8_t **peer_chain;         /* DER certificates, leaf first */
+    size_t *peer_chain_len;
+    size_t n_peer_chain;
+    uint8_t offered_session[32];  /* client: the id we offered */
+    size_t offered_session_len;
+    tls_session resume;           /* client: the session offered; server: the one found */
+    bool have_resume;
+    bool client_sent_cert;
+    uint16_t cv_scheme;
+} tls_hs;
+
+struct tls_engine {
+    tls_config *cfg;
+    bool server;
+    unsigned status;
+    tls_error err;
+    char server_name[256];        /* client: SNI + name checked; server: SNI received */
+
+    uint16_t version;             /* negotiated, 0 before ServerHello */
+    uint16_t rec_version;         /* the version written in outgoing record headers */
+    const tls_suite *suite;
+
+    /* network in: one record at a time */
+    uint8_t *in;
+    size_t in_off, in_len, in_cap; /* records start at in_off */
+    uint8_t *plain;               /* the current record's plaintext, inside in[] */
+    size_t plain_len;
+    size_t rec_total;             /* bytes of in[] the current record occupies */
+    bool plain_is_app;
+
+    /* network out */
+    uint8_t *out;
+    size_t out_off, out_len, out_cap;
+
+    tls_rec_crypto rd, wr;             /* active protection */
+    tls_rec_crypto rd_next, wr_next;   /* keys waiting for ChangeCipherSpec */
+    bool rd_next_ready, wr_next_ready;
+
+    tls_wr hsbuf;                 /* reassembly of handshake messages across records */
+    tls_hs *hs;                   /* non-NULL while a handshake runs */
+    bool connected_once;          /* a handshake has completed */
+    bool reneg_requested;         /* we asked for a renegotiation */
+    bool close_sent;
+
+    /* facts of the session */
+    uint8_t client_random[32], server_random[32];
+    uint8_t master[48];
+    uint8_t session_id[32];
+    size_t session_id_len;
+    bool ems, etm, secure_reneg, reused;
+    uint8_t client_verify[36], server_verify[36]; /* the last Finished of each side (RFC 5746) */
+    size_t verify_len;
+    uint8_t *peer_cert;           /* leaf DER */
+    size_t peer_cert_len;
+    tls_bad_cert verify_result;
+    char alpn[256];
+};
+
+/* engine.c */
+int tls_engine_fail(tls_engine *e, int code, int alert, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int tls_engine_fail_err(tls_engine *e, const tls_error *err); /* a failure already described */
+bool tls_engine_send_record(tls_engine *e, uint8_t type, const uint8_t *data, size_t len);
+bool tls_engine_send_alert(tls_engine *e, uint8_t level, uint8_t desc);
+
+/* hs_common.c */
+int tls_hs_start(tls_engine *e);                 /* client: send ClientHello; server: wait for it */
+int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len,
+                  const uint8_t *raw, size_t raw_len); /* one complete handshake message */
+int tls_hs_handle_ccs(tls_engine *e);
+bool tls_hs_send_msg(tls_engine *e, uint8_t type, const tls_wr *body);
+int tls_hs_derive_keys(tls_engine *e);           /* master secret known: make the pending states */
+bool tls_hs_send_ccs_finished(tls_engine *e);
+int tls_hs_check_finished(tls_engine *e, const uint8_t *body, size_t len);
+void tls_hs_done(tls_engine *e);
+void tls_hs_free(tls_hs *hs);
+int tls_hs_compute_master(tls_engine *e);        /* pms -> master (EMS-aware), keylog */
+void tls_hs_keylog(tls_engine *e);
+int tls_hs_verify_peer(tls_engine *e);           /* peer chain -> verify_fun; fails the engine */
+int tls_hs_parse_certificate(tls_engine *e, const uint8_t *body, size_t len);
+
+/* hs_client.c / hs_server.c */
+int tls_client_start(tls_engine *e);
+int tls_client_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len);
+int tls_client_after_ccs(tls_engine *e);
+int tls_server_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len);
+
+/* session.c */
+void tls_cache_init(tls_session_cache *c);
+void tls_cache_free(tls_session_cache *c);
+void tls_cache_put(tls_session_cache *c, const tls_session *s);
+bool tls_cache_get_by_id(tls_session_cache *c, const uint8_t *id, size_t id_len, tls_session *out);
+bool tls_cache_get_by_name(tls_session_cache *c, const char *name, tls_session *out);
+void tls_cache_remove(tls_session_cache *c, const uint8_t *id, size_t id_len);
+void tls_session_wipe(tls_session *s);
+
+/* handshake message types */
+enum {
+    TLS_HS_HELLO_REQUEST = 0,
+    TLS_HS_CLIENT_HELLO = 1,
+    TLS_HS_SERVER_HELLO = 2,
+    TLS_HS_NEW_SESSION_TICKET = 4,
+    TLS_HS_CERTIFICATE = 11,
+    TLS_HS_SERVER_KEY_EXCHANGE = 12,
+    TLS_HS_CERTIFICATE_REQUEST = 13,
+    TLS_HS_SERVER_HELLO_DONE = 14,
+    TLS_HS_CERTIFICATE_VERIFY = 15,
+    TLS_HS_CLIENT_KEY_EXCHANGE = 16,
+    TLS_HS_FINISHED = 20,
+};
+enum { TLS_CT_CCS = 20, TLS_CT_ALERT = 21, TLS_CT_HANDSHAKE = 22, TLS_CT_APPDATA = 23 };
+enum {
+    TLS_EXT_SERVER_NAME = 0,
+    TLS_EXT_SUPPORTED_GROUPS = 10,
+    TLS_EXT_EC_POINT_FORMATS = 11,
+    TLS_EXT_SIGNATURE_ALGORITHMS = 13,
+    TLS_EXT_ALPN = 16,
+    TLS_EXT_ENCRYPT_THEN_MAC = 22,
+    TLS_EXT_EXTENDED_MASTER_SECRET = 23,
+    TLS_EXT_SESSION_TICKET = 35,
+    TLS_EXT_RENEGOTIATION_INFO = 0xff01,
+};
+#define TLS_SCSV_RENEGOTIATION 0x00ff
+#define TLS_SCSV_FALLBACK 0x5600
+
+#endif
