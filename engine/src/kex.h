@@ -19,10 +19,18 @@ enum {
 
 bool tls_group_supported(uint16_t group);
 
+/* Why the last kex call on this thread failed (for tls_err_set details);
+ * "" after a success. */
+const char *tls_kex_error(void);
+
 /* ECDHE: a fresh key for `group`; writes the public point (uncompressed for
- * NIST curves, 32 bytes for x25519) into pub (cap >= 133). */
+ * NIST curves, 32 bytes for x25519) into pub (cap >= 133). Also accepts
+ * TLS_GROUP_FFDHE2048 for a TLS 1.3 key share (Y left-padded to 256 bytes;
+ * needs cap >= 256), whose derive keeps the secret padded (RFC 8446 7.4.1). */
 EVP_PKEY *tls_ecdhe_keygen(uint16_t group, uint8_t *pub, size_t cap, size_t *pub_len);
-/* The shared secret with a peer's public value; false if the point is invalid. */
+/* The shared secret with a peer's public value; false if the point is
+ * invalid (wrong length, compressed, infinity, not on the curve, an x25519
+ * low-order point giving an all-zero secret). */
 bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_t peer_len,
                       uint8_t *secret, size_t cap, size_t *secret_len);
 
@@ -37,7 +45,8 @@ EVP_PKEY *tls_dhe_keygen_from(const uint8_t *p, size_t p_len, const uint8_t *g, 
 /* Shared secret with leading zero bytes stripped (RFC 5246 8.1.2). */
 bool tls_dhe_derive(EVP_PKEY *priv, const uint8_t *peer_pub, size_t peer_len, uint8_t *secret,
                     size_t cap, size_t *secret_len);
-/* Loads DH params from DER (or PEM when is_pem); NULL on failure. */
+/* Loads DH params from DER (or PEM when is_pem): PKCS#3 "DH PARAMETERS" or
+ * X9.42; NULL on failure or when p < 1024 bits. */
 EVP_PKEY *tls_dh_params_load(const uint8_t *data, size_t len, bool is_pem);
 
 /* RSA key transport. pms: 48 bytes, first two = client_version. */
@@ -45,8 +54,17 @@ bool tls_rsa_encrypt_pms(EVP_PKEY *server_pub, const uint8_t pms[48], uint8_t *o
                          size_t *out_len);
 /* Always produces 48 bytes in pms: the real premaster secret, or a random one
  * if decryption, padding, length or version check fails (RFC 5246 7.4.7.1),
- * in constant time. client_version: the version the ClientHello offered. */
-void tls_rsa_decrypt_pms(EVP_PKEY *server_key, uint16_t client_version, const uint8_t *in,
+ * in constant time. client_version: the version the ClientHello offered.
+ * Returns false only when the random generator fails, which does not depend
+ * on the ciphertext: the caller must then abort with internal_error. The
+ * return value says nothing about the ciphertext: never alert on it. */
+bool tls_rsa_decrypt_pms(EVP_PKEY *server_key, uint16_t client_version, const uint8_t *in,
                          size_t len, uint8_t pms[48]);
+/* As above, also accepting `negotiated_version` in the premaster secret, but
+ * only when client_version <= TLS 1.0 (RFC 5246 7.4.7.1 allows this for old
+ * clients that put the negotiated version there); 0 = never. */
+bool tls_rsa_decrypt_pms_alt(EVP_PKEY *server_key, uint16_t client_version,
+                             uint16_t negotiated_version, const uint8_t *in, size_t len,
+                             uint8_t pms[48]);
 
 #endif
