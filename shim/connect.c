@@ -1,0 +1,268 @@
+/* connect(): a TCP connect to an address that matches a connect rule is
+ * upgraded to TLS, inside the call.
+ *
+ * The program's socket itself becomes the real TCP connection (so bind(),
+ * SO_REUSEADDR, TCP_NODELAY, buffer sizes... set before connect stay in
+ * force): it is connected non-blocking and moved to a high, close-on-exec fd
+ * owned by the helper. One end of a fresh socketpair is then dup3()ed onto the
+ * program's fd number (with its O_NONBLOCK / FD_CLOEXEC), before connect()
+ * returns - epoll watches open files, not numbers, so the swap must happen
+ * before the program can register the fd anywhere.
+ *
+ * Until the handshake is done the program's end must look like a socket whose
+ * connect is in progress: not writable, not readable. We chose to hand the
+ * socketpair end out at once (a placeholder swapped later would lose epoll
+ * registrations) and make it unwritable: its send buffer is shrunk to the
+ * minimum and filled with filler bytes that the helper does not read until
+ * the handshake has completed. The helper then discards exactly that many
+ * bytes, restores the send buffer and the end turns writable: POLLOUT/EPOLLOUT
+ * signals completion as it would for TCP, and getsockopt(SO_ERROR) says 0. On
+ * failure the helper closes its end: the program's end reports POLLOUT|POLLHUP
+ * and SO_ERROR gives ECONNREFUSED (or the TCP error). Nothing the program
+ * wrote is ever read before the handshake, and the engine only sends
+ * application data encrypted: no plaintext reaches the network.
+ *
+ * A blocking connect waits for the handshake and returns 0, or -1 with
+ * ECONNREFUSED (ETIMEDOUT for the handshake timeout, or the TCP error). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdlib.h>
+
+#include "shim.h"
+
+/* Consumes the socket's pending error, as SO_ERROR does. */
+static int take_err(shim_sock *s)
+{
+    int e = s->err;
+    s->err = 0;
+    return e;
+}
+
+static bool is_tcp_stream(int fd)
+{
+    int type = 0, proto = 0;
+    socklen_t l = sizeof type;
+    if (shim_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+        return false;
+    l = sizeof proto;
+    if (shim_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
+        return false;
+    return proto == IPPROTO_TCP;
+}
+
+/* Fills the program's end so that it is not writable; returns bytes queued. */
+static size_t fill_unwritable(int p, int *orig_sndbuf)
+{
+    socklen_t l = sizeof *orig_sndbuf;
+    if (shim_real.getsockopt(p, SOL_SOCKET, SO_SNDBUF, orig_sndbuf, &l) < 0)
+        *orig_sndbuf = 0;
+    int tiny = 1; /* the kernel rounds up to its minimum */
+    shim_real.setsockopt(p, SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+    static const uint8_t zeros[256];
+    size_t total = 0;
+    for (int i = 0; i < 4096; i++) {
+        ssize_t n = send(p, zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    return total;
+}
+
+static int connect_wait(shim_sock *s)
+{
+    while (s->state == SOCK_PENDING && s->conn)
+        pthread_cond_wait(&shim_cond, &shim_mutex);
+    if (s->state == SOCK_CONNECTED || (s->state == SOCK_FINISHED && !s->err)) {
+        s->err = 0;
+        return 0;
+    }
+    int e = take_err(s);
+    errno = e ? e : ECONNREFUSED;
+    return -1;
+}
+
+static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const policy_rule *rule,
+                   const char *resolved)
+{
+    char ipbuf[64] = "";
+    const char *name = NULL; /* per-connection SNI / verification name */
+    if (!rule->server_name) {
+        if (resolved && *resolved) {
+            name = resolved;
+        } else {
+            /* no name: verify the IP address against the certificate's IP SANs */
+            if (addr->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)addr)->sin_addr,
+                          ipbuf, sizeof ipbuf);
+            else
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr,
+                          ipbuf, sizeof ipbuf);
+            name = ipbuf;
+        }
+    }
+    tls_engine *eng = NULL;
+    tls_error terr;
+    memset(&terr, 0, sizeof terr);
+    if (tls_engine_new(shim_configs[shim_rule_index(rule)], name, &eng, &terr) < 0) {
+        char t[256];
+        shim_log(POLICY_LOG_ERROR, "[%s] cannot start TLS: %s", rule->name,
+                 tls_format_error(&terr, t, sizeof t));
+        errno = ECONNREFUSED;
+        return -1;
+    }
+
+    int flags = shim_real.fcntl(fd, F_GETFL);
+    int fdflags = shim_real.fcntl(fd, F_GETFD);
+    if (flags < 0 || fdflags < 0) {
+        tls_engine_free(eng);
+        return -1;
+    }
+    shim_real.fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = shim_real.connect(fd, addr, len);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        shim_real.fcntl(fd, F_SETFL, flags);
+        tls_engine_free(eng);
+        errno = e;
+        return -1;
+    }
+    bool connecting = rc < 0;
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        int e = errno;
+        tls_engine_free(eng);
+        errno = e;
+        return -1; /* the TCP connection dies with the program's close */
+    }
+    int orig_sndbuf = 0;
+    size_t filler = fill_unwritable(sv[0], &orig_sndbuf);
+
+    shim_lock();
+    int pdup = shim_fd_high(shim_real.fcntl(sv[0], F_DUPFD_CLOEXEC, 0));
+    int net = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (net < 0 || pdup < 0) {
+        int e = errno;
+        if (pdup >= 0)
+            shim_fd_close_own(pdup);
+        if (net >= 0)
+            shim_real.close(net);
+        shim_unlock();
+        shim_real.close(sv[0]);
+        shim_real.close(sv[1]);
+        tls_engine_free(eng);
+        errno = e;
+        return -1;
+    }
+    net = shim_fd_high(net);
+    int app = shim_fd_high(sv[1]);
+    /* the program's end takes the original's O_NONBLOCK and FD_CLOEXEC */
+    shim_real.fcntl(sv[0], F_SETFL, (flags & O_NONBLOCK) ? O_NONBLOCK : 0);
+    if (shim_real.dup3(sv[0], fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int e = errno;
+        shim_fd_close_own(pdup);
+        shim_fd_close_own(app);
+        shim_fd_disown(net);
+        shim_real.close(net);
+        shim_unlock();
+        shim_real.close(sv[0]);
+        tls_engine_free(eng);
+        errno = e;
+        return -1;
+    }
+    shim_real.close(sv[0]);
+
+    shim_sock *s = calloc(1, sizeof *s);
+    if (!s) {
+        shim_fd_close_own(pdup);
+        shim_fd_close_own(app);
+        shim_fd_close_own(net);
+        shim_unlock();
+        tls_engine_free(eng);
+        errno = ENOMEM;
+        return -1;
+    }
+    s->state = SOCK_PENDING;
+    s->family = addr->sa_family;
+    s->tcp_fd = net;
+    memcpy(&s->peer, addr, len < sizeof s->peer ? len : sizeof s->peer);
+    s->peer_len = len < sizeof s->peer ? len : (socklen_t)sizeof s->peer;
+    s->local_len = sizeof s->local;
+    shim_real.getsockname(net, (struct sockaddr *)&s->local, &s->local_len);
+    shim_fd_set_sock(fd, s); /* the fd's reference */
+
+    shim_conn_args a = {
+        .sock = s,
+        .app_fd = app,
+        .net_fd = net,
+        .pdup_fd = pdup,
+        .filler = filler,
+        .orig_sndbuf = orig_sndbuf,
+        .connecting = connecting,
+        .engine = eng,
+        .rule = rule,
+        .host = rule->server_name ? rule->server_name : name,
+    };
+    if (shim_helper_add(&a) < 0) {
+        int e = errno;
+        s->state = SOCK_FAILED;
+        s->err = e;
+        shim_fd_close_own(pdup);
+        shim_fd_close_own(app);
+        shim_fd_close_own(net);
+        s->tcp_fd = -1;
+        tls_engine_free(eng);
+        shim_unlock();
+        errno = e;
+        return -1;
+    }
+    if (!(flags & O_NONBLOCK)) {
+        rc = connect_wait(s);
+        shim_unlock();
+        return rc;
+    }
+    shim_unlock();
+    errno = EINPROGRESS;
+    return -1;
+}
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    shim_init();
+    if (!shim_active())
+        return shim_real.connect(fd, addr, len);
+    shim_lock();
+    shim_sock *s = shim_fd_sock(fd);
+    if (s) {
+        /* connect() again on an upgraded fd */
+        int rc = -1;
+        if (s->state == SOCK_PENDING) {
+            errno = EALREADY;
+        } else if (s->state == SOCK_FAILED && s->err) {
+            errno = take_err(s);
+        } else if (s->state == SOCK_FAILED) {
+            errno = ECONNREFUSED;
+        } else {
+            errno = EISCONN;
+        }
+        shim_unlock();
+        return rc;
+    }
+    shim_unlock();
+    if (!addr || !shim_addr_is_inet(addr) || !is_tcp_stream(fd))
+        return shim_real.connect(fd, addr, len);
+    char host[256];
+    bool have_host = shim_resolve_lookup(addr, host, sizeof host);
+    const policy_rule *rule =
+        policy_find(shim_policy, POLICY_CONNECT, addr, have_host ? host : NULL);
+    if (!rule)
+        return shim_real.connect(fd, addr, len);
+    return upgrade(fd, addr, len, rule, have_host ? host : NULL);
+}

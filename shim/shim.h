@@ -1,0 +1,136 @@
+/* libtlsshim internals: shared by the files of shim/ (one interposed call,
+ * or one family, a file). Nothing here is exported: the library is built
+ * with -fvisibility=hidden and shim/exports.map lists only libc names. */
+#ifndef TLSSHIM_SHIM_H
+#define TLSSHIM_SHIM_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "policy.h"
+#include "tlsengine.h"
+
+/* exported (interposed) functions carry this */
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* ---- real.c: the libc functions, resolved once with dlsym(RTLD_NEXT) ---- */
+struct shim_real {
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*close)(int);
+    int (*close_range)(unsigned, unsigned, int);
+    void (*closefrom)(int);
+    int (*shutdown)(int, int);
+    int (*getpeername)(int, struct sockaddr *, socklen_t *);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+};
+extern struct shim_real shim_real;
+void shim_real_init(void);
+
+/* ---- init.c: policy and one tls_config per rule ---- */
+extern policy *shim_policy;         /* NULL: not configured (pass through) */
+extern tls_config **shim_configs;   /* one per rule, index = rule - rules */
+void shim_init(void);               /* idempotent; every wrapper calls it first */
+bool shim_active(void);             /* a policy is loaded and we are not inside the shim */
+size_t shim_rule_index(const policy_rule *r);
+/* Fills o from a rule (pointers into the rule; keylog set when configured).
+ * Returns 0, or -1 with msg filled (version list invalid). */
+int shim_rule_options(const policy *p, const policy_rule *r, tls_options *o, char *msg,
+                      size_t msg_len);
+/* Builds a config for rule r; on error writes "FILE:LINE: [rule] KEY: text". */
+int shim_build_config(const policy *p, const policy_rule *r, tls_config **out, char *msg,
+                      size_t msg_len);
+void shim_keylog_cb(const char *line, void *arg);
+
+/* ---- the global lock (recursive): fd table, socket state, helper's conns ---- */
+void shim_lock(void);
+void shim_unlock(void);
+extern pthread_mutex_t shim_mutex;
+extern pthread_cond_t shim_cond; /* broadcast whenever a socket's state changes */
+
+/* ---- fdtable.c ---- */
+enum { SOCK_PENDING = 1, SOCK_CONNECTED, SOCK_FAILED, SOCK_FINISHED };
+
+struct shim_conn;
+typedef struct shim_sock {
+    int refs;                  /* program fds referring to it + 1 while the helper owns it */
+    int state;                 /* SOCK_* */
+    int err;                   /* SO_ERROR to report (once) */
+    bool is_server;
+    int family;
+    struct sockaddr_storage peer, local;
+    socklen_t peer_len, local_len;
+    int tcp_fd;                /* the helper's TCP socket; -1 once closed (under the lock) */
+    struct shim_conn *conn;    /* NULL once the connection ended or in a forked child */
+} shim_sock;
+
+/* All of these require the lock. */
+void shim_fd_own(int fd);          /* the fd is the shim's own (helper end, TCP, epoll...) */
+void shim_fd_disown(int fd);
+bool shim_fd_is_own(int fd);
+shim_sock *shim_fd_sock(int fd);   /* the upgraded socket behind a program fd, or NULL */
+void shim_fd_set_sock(int fd, shim_sock *s); /* takes a reference; NULL clears (drops one) */
+int shim_fd_max(void);             /* one past the highest fd with an entry */
+void shim_sock_unref(shim_sock *s);
+/* Moves fd to a high number (>= the shim's base), close-on-exec, owned.
+ * Returns the new fd (the old one is closed), or fd itself if that failed. */
+int shim_fd_high(int fd);
+/* Closes an owned fd (real close) and forgets it. */
+void shim_fd_close_own(int fd);
+void shim_fdtable_init(void);
+void shim_fdtable_child_reset(void); /* after fork, in the child */
+
+/* ---- resolve.c: address -> host name the program resolved ---- */
+/* Copies the name for addr (port ignored) into buf; false if unknown. */
+bool shim_resolve_lookup(const struct sockaddr *addr, char *buf, size_t len);
+
+/* ---- helper.c: the one helper thread ---- */
+typedef struct shim_conn_args {
+    shim_sock *sock;           /* reference taken by the helper */
+    int app_fd;                /* helper's socketpair end (owned, high) */
+    int net_fd;                /* TCP socket (owned, high, non-blocking) */
+    int pdup_fd;               /* connect: a copy of the program's end until the handshake, or -1 */
+    size_t filler;             /* connect: bytes queued on the program's end to hold POLLOUT */
+    int orig_sndbuf;           /* program end's SO_SNDBUF before the filler (as getsockopt gave it) */
+    bool connecting;           /* the TCP connect is still in progress */
+    tls_engine *engine;
+    const policy_rule *rule;
+    const char *host;          /* the name used for SNI/verification, for the log (may be NULL) */
+} shim_conn_args;
+/* Hands a connection to the helper (starting it if needed). Lock held. 0 or -1/errno. */
+int shim_helper_add(const shim_conn_args *a);
+void shim_helper_child_reset(void);
+void shim_helper_exit_drain(void);
+void shim_helper_fork_prepare(void);
+void shim_helper_fork_parent(void);
+
+/* ---- upgrade helpers shared by connect.c and accept.c ---- */
+/* Formats "1.2.3.4:443" / "[::1]:443". */
+void shim_addr_str(const struct sockaddr *a, char *buf, size_t len);
+bool shim_addr_is_inet(const struct sockaddr *a);
+
+/* ---- log.c ---- */
+void shim_log_init(const policy *p);
+void shim_log(policy_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool shim_log_enabled(policy_log_level lvl);
+void shim_log_child_reset(void);
+
+/* ---- fork.c ---- */
+void shim_fork_init(void);
+
+#endif
