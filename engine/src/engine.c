@@ -27,6 +27,7 @@ int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls
     e->server = c->server;
     tls_err_clear(&e->err);
     e->status = TLS_ST_HANDSHAKING;
+    e->hsbuf = tls_wr_dynamic(0);
     const char *name = server_name && *server_name ? server_name : c->opts.server_name;
     if (!e->server && name) {
         if (strlen(name) >= sizeof e->server_name) {
@@ -235,6 +236,8 @@ static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
     }
     if (e->hsbuf.len == 0 && e->hsbuf.cap > 4096 && !e->hs)
         tls_wr_free(&e->hsbuf); /* a long chain came through; do not keep its buffer */
+    if (!e->hsbuf.p)
+        e->hsbuf = tls_wr_dynamic(0);
 }
 
 static void process_records(tls_engine *e)
