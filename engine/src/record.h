@@ -27,17 +27,30 @@ typedef struct tls_rec_crypto {
     uint16_t version;            /* negotiated version: MAC input and record rules */
     bool encrypt;                /* this direction seals (true) or opens */
     bool etm;                    /* RFC 7366 encrypt_then_mac (CBC only) */
-    EVP_CIPHER_CTX *ctx;
-    EVP_MAC_CTX *hmac;           /* TLS HMAC, keyed once */
-    const EVP_MD *md;            /* MAC hash (SSL3 MAC and constant-time check) */
-    uint8_t mac_key[48];
+    bool ssl3;                   /* SSL 3.0 MAC and padding rules */
+    bool explicit_iv;            /* CBC with a per-record IV (TLS 1.1+) */
+    EVP_CIPHER_CTX *ctx;         /* keyed once; CBC chaining (SSL3/TLS1.0) lives in it */
+    const EVP_MD *md;            /* MAC hash */
+    /* The MAC as two hash states precomputed over the key block: HMAC's
+     * key^ipad / key^opad, or SSL 3.0's secret+pad_1 / secret+pad_2. Each
+     * record copies them into mac_work, so the key is never re-hashed. */
+    EVP_MD_CTX *mac_inner;
+    EVP_MD_CTX *mac_outer;
+    EVP_MD_CTX *mac_work;
+    EVP_MD_CTX *mac_dummy;       /* absorbs the padding-dependent blocks (Lucky 13) */
     size_t mac_len;
-    uint8_t iv[16];              /* CBC chained IV (SSL3/TLS1.0) or AEAD fixed IV */
+    unsigned mac_block_shift;    /* log2 of the hash block size */
+    size_t mac_prefix;           /* bytes hashed before the content: key block + header */
+    uint8_t iv[16];              /* AEAD fixed IV (GCM 4 bytes, ChaCha20 12) */
     uint64_t seq;
 } tls_rec_crypto;
 
-/* Keys come from the key block; iv may be NULL for TLS 1.1+ CBC.
- * Returns false if libcrypto lacks the algorithm (e.g. no legacy provider). */
+/* Keys come from the key block; iv may be NULL for TLS 1.1+ CBC and for
+ * stream ciphers. rc must be zeroed or hold an earlier state, which is
+ * cleared first. Returns false if libcrypto lacks the algorithm (e.g. no
+ * legacy provider) or the suite cannot run at this version (AEAD or
+ * SHA-256/384 MACs below TLS 1.2, SSL 3.0 with encrypt-then-MAC, TLS 1.3).
+ * etm is ignored for non-CBC suites (RFC 7366 section 3). */
 bool tls_rec_init(tls_rec_crypto *rc, const tls_suite *suite, uint16_t version, bool encrypt,
                   bool etm, const uint8_t *mac_key, const uint8_t *key, const uint8_t *iv);
 /* Frees contexts and wipes keys; leaves a null-cipher state. */
@@ -56,10 +69,13 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
 size_t tls_rec_prefix_len(const tls_rec_crypto *rc);
 
 /* Opens one record in place: frag[0..len) is the fragment after the header.
- * On success returns 0 and points *pt/*pt_len at the plaintext inside frag.
+ * On success returns 0 and points *pt and *pt_len at the plaintext inside frag.
  * On failure returns the alert to send: TLS_ALERT_BAD_RECORD_MAC (any MAC,
- * padding or tag failure, indistinguishably), TLS_ALERT_RECORD_OVERFLOW,
- * TLS_ALERT_DECODE_ERROR. Increments the sequence number on success. */
+ * padding or tag failure, and fragments too short to hold IV + MAC + padding,
+ * indistinguishably), TLS_ALERT_RECORD_OVERFLOW (fragment above 2^14 + 2048,
+ * or plaintext above 2^14), TLS_ALERT_INTERNAL_ERROR (libcrypto failed or the
+ * sequence number would wrap). Increments the sequence number on success.
+ * After a failure the state is unusable (the connection must end). */
 int tls_rec_open(tls_rec_crypto *rc, uint8_t type, uint8_t *frag, size_t len, uint8_t **pt,
                  size_t *pt_len);
 
