@@ -130,7 +130,7 @@ static X509 *der_to_x509(const uint8_t *p, size_t len)
  * one certificate of a DER buffer. NULL (and nothing on *out) when none. */
 static STACK_OF(X509) *certs_from_buffer(const uint8_t *p, size_t len)
 {
-    STACK_OF(X509) *sk = sk_X509_new_null();
+    STACK_OF(X509) *sk = len <= INT_MAX ? sk_X509_new_null() : NULL;
     if (!sk)
         return NULL;
     if (looks_pem(p, len)) {
@@ -161,6 +161,8 @@ static STACK_OF(X509) *certs_from_buffer(const uint8_t *p, size_t len)
 static EVP_PKEY *key_from_buffer(const uint8_t *p, size_t len, const char *password)
 {
     EVP_PKEY *pkey = NULL;
+    if (len > INT_MAX)
+        return NULL;
     if (looks_pem(p, len)) {
         BIO *bio = BIO_new_mem_buf(p, (int)len);
         if (bio)
@@ -210,14 +212,16 @@ int tls_cred_load(const tls_options *o, tls_cred *cred, tls_error *err)
     if (!have_cert) {
         if (have_key)
             return tls_err_set(err, TLS_E_CONFIG, -1, "%s %s: a key without cert or certfile",
-                               o->key ? "key" : "keyfile", o->key ? "(DER)" : o->keyfile);
+                               o->key && o->key_len ? "key" : "keyfile",
+                               o->key && o->key_len ? "(DER)" : o->keyfile);
         return TLS_OK;
     }
 
     /* the certificate chain */
-    const char *cname = o->cert ? "(DER)" : o->certfile;
-    const char *copt = o->cert ? "cert" : "certfile";
-    if (o->cert && o->cert_len) {
+    bool der_cert = o->cert && o->cert_len;
+    const char *cname = der_cert ? "(DER)" : o->certfile;
+    const char *copt = der_cert ? "cert" : "certfile";
+    if (der_cert) {
         X509 *x = der_to_x509(o->cert, o->cert_len);
         if (!x)
             return tls_err_set(err, TLS_E_CONFIG, -1, "cert (DER): not a DER certificate");
@@ -401,7 +405,7 @@ int tls_dh_load(const tls_options *o, EVP_PKEY **params, tls_error *err)
         if (e)
             return tls_err_set(err, TLS_E_CONFIG, -1, "dhfile %s: %s", o->dhfile, strerror(e));
         if (looks_pem(buf, len)) {
-            BIO *bio = BIO_new_mem_buf(buf, (int)len);
+            BIO *bio = BIO_new_mem_buf(buf, (int)len); /* len <= MAX_FILE_SIZE */
             if (bio)
                 p = PEM_read_bio_Parameters_ex(bio, NULL, NULL, NULL);
             BIO_free(bio);
