@@ -36,6 +36,12 @@ enum {
 
 /* The schemes we offer / accept in TLS 1.2, best first. */
 const uint16_t *tls_sig_schemes(size_t *count);
+/* Why the last sig call on this thread failed (for tls_err_set details). */
+const char *tls_sig_error(void);
+/* Whether a scheme the peer signed with is acceptable: one we offer that fits
+ * the peer's key, allowed in `version` (TLS 1.3: no PKCS#1, SHA1 or DSA, and
+ * ECDSA bound to its curve); before TLS 1.2 only the key's legacy scheme. */
+bool tls_sig_accept(uint16_t scheme, EVP_PKEY *peer_key, uint16_t version);
 /* Whether `scheme` can be made with / checked against `key`. */
 bool tls_sig_scheme_fits_key(uint16_t scheme, EVP_PKEY *key);
 /* Picks the best scheme for our key among the peer's list (TLS 1.2; if the
@@ -43,7 +49,8 @@ bool tls_sig_scheme_fits_key(uint16_t scheme, EVP_PKEY *key);
  * legacy pseudo-scheme before 1.2. Returns 0 if none fits. */
 uint16_t tls_sig_choose(EVP_PKEY *key, uint16_t version, const uint16_t *peer, size_t n_peer);
 
-/* Signs data (the whole to-be-signed bytes). */
+/* Signs data (the whole to-be-signed bytes). Legacy pseudo-schemes work
+ * too: TLS_SIG_LEGACY_RSA_MD5SHA1 hashes MD5||SHA1 and signs it raw. */
 bool tls_sig_sign(EVP_PKEY *key, uint16_t scheme, const uint8_t *data, size_t len, uint8_t *sig,
                   size_t cap, size_t *sig_len);
 bool tls_sig_verify(EVP_PKEY *pub, uint16_t scheme, const uint8_t *data, size_t len,
