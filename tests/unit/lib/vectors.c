@@ -338,6 +338,20 @@ bool vec_text(const vec_case *c, const char *name, char *buf, size_t cap)
     return true;
 }
 
+size_t vec_unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > cap)
+        return (size_t)-1;
+    for (size_t k = 0; k < n / 2; k++) {
+        int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            return (size_t)-1;
+        out[k] = (uint8_t)(hi << 4 | lo);
+    }
+    return n / 2;
+}
+
 size_t vec_count(const vec_file *f, const char *name)
 {
     size_t n = 0;

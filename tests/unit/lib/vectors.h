@@ -91,6 +91,10 @@ uint64_t vec_uint(const vec_case *c, const char *name);
  * as prf.txt's labels). Returns false if absent, too long or contains NUL. */
 bool vec_text(const vec_case *c, const char *name, char *buf, size_t cap);
 
+/* Decodes a hex string (no separators, either case) into out (cap bytes).
+ * Returns the byte count, or (size_t)-1 for bad hex or not enough room. */
+size_t vec_unhex(const char *hex, uint8_t *out, size_t cap);
+
 /* Number of cases that have field `name` (what a case kind is in these files). */
 size_t vec_count(const vec_file *f, const char *name);
 /* "file:line (id)" of a case, for assertion messages. Static per-thread buffer. */
