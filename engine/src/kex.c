@@ -419,7 +419,9 @@ bool tls_dhe_derive(EVP_PKEY *priv, const uint8_t *peer_pub, size_t peer_len, ui
         goto out;
     }
     /* derive the padded secret, then strip its leading zeros ourselves
-     * (RFC 5246 8.1.2) so the result does not depend on libcrypto's default */
+     * (RFC 5246 8.1.2) so the result does not depend on libcrypto's default.
+     * The count is found without branching; the stripped length itself is
+     * visible to the PRF, as in every TLS 1.2 DHE implementation (Raccoon). */
     if (!derive(priv, pk, false, true, secret, cap, &n))
         goto out;
     size_t zeros = 0, still = 1;
