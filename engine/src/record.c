@@ -107,6 +107,20 @@ static bool mac_setup(tls_rec_crypto *rc, const uint8_t *key)
     return ok;
 }
 
+bool tls_rec_mac(tls_rec_crypto *rc, uint8_t type, const uint8_t *content, size_t len, uint8_t *out)
+{
+    uint8_t hdr[13];
+    if (!rc || !rc->mac_inner || len > 0xffff)
+        return false;
+    size_t hlen = mac_header(rc, type, len, hdr);
+    return mac_compute(rc, hdr, hlen, content, len, out);
+}
+
+bool tls_rec_mac_raw(tls_rec_crypto *rc, const uint8_t *msg, size_t len, uint8_t *out)
+{
+    return rc && rc->mac_inner && mac_compute(rc, NULL, 0, msg, len, out);
+}
+
 void tls_rec_clear(tls_rec_crypto *rc)
 {
     if (!rc)

@@ -68,6 +68,13 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
 /* Bytes written between the header and the plaintext (explicit IV / nonce). */
 size_t tls_rec_prefix_len(const tls_rec_crypto *rc);
 
+/* The record MAC of content at the current sequence number (TLS HMAC,
+ * RFC 5246 6.2.3.1, or SSL 3.0 MAC, RFC 6101 5.2.3.1; mac_len bytes into out),
+ * and the bare construction over msg without the record header. For known-
+ * answer tests; false for null and AEAD states. */
+bool tls_rec_mac(tls_rec_crypto *rc, uint8_t type, const uint8_t *content, size_t len, uint8_t *out);
+bool tls_rec_mac_raw(tls_rec_crypto *rc, const uint8_t *msg, size_t len, uint8_t *out);
+
 /* Opens one record in place: frag[0..len) is the fragment after the header.
  * On success returns 0 and points *pt and *pt_len at the plaintext inside frag.
  * On failure returns the alert to send: TLS_ALERT_BAD_RECORD_MAC (any MAC,
