@@ -31,6 +31,11 @@ for kind in $kinds; do
             f=$(printf '%s' "$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
             p=${p:-0}; f=${f:-0}
             if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+            # Criterion counts a test as passed even when a sanitizer reported in it
+            if printf '%s\n' "$out" | grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then
+                f=$((f + 1)); p=$((p > 0 ? p - 1 : 0))
+                printf '%s\n' "$out" | grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' | head -60
+            fi
             passed=$((passed + p)); failed=$((failed + f))
             if [ "$f" != 0 ]; then
                 failed_names+=("unit:$(basename "$t")")

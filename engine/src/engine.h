@@ -115,7 +115,7 @@ typedef struct tls_hs {
     size_t peer_ske_len;
     uint8_t *dh_p, *dh_g;         /* client: server's DH group */
     size_t dh_p_len, dh_g_len;
-    uint8_t pms[64 + 512];        /* premaster secret (DH secrets up to 4096 bits) */
+    uint8_t pms[1024];            /* premaster secret (DH secrets up to 8192 bits) */
     size_t pms_len;
     uint8_t **peer_chain;         /* DER certificates, leaf first */
     size_t *peer_chain_len;

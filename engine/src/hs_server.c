@@ -575,7 +575,8 @@ static int client_key_exchange(tls_engine *e, tls_rd *r)
             enc_len = v.len;
         }
         /* never fails: a bad ciphertext yields a random secret (RFC 5246 7.4.7.1) */
-        tls_rsa_decrypt_pms(e->cfg->cred.key, hs->client_version, enc, enc_len, hs->pms);
+        if (!tls_rsa_decrypt_pms(e->cfg->cred.key, hs->client_version, enc, enc_len, hs->pms))
+            return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "no random bytes");
         hs->pms_len = 48;
         break;
     }
