@@ -89,28 +89,33 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
         p[i] = (uint8_t)(seed + i * 7);
 }
 
-/* Sets up c for a combination; keys are fixed patterns so runs repeat. */
-static void combo_init(combo *c, const pair *p, uint16_t version, bool etm)
+/* Sets up c for a suite at a version; keys are fixed patterns so runs repeat. */
+static void combo_setup(combo *c, const tls_suite *s, uint16_t version, bool etm, const char *name)
 {
-    memset(c, 0, sizeof *c);
-    c->p = p;
-    c->suite = suite_of(p);
     c->version = version;
     c->etm = etm;
     fill(c->mac_key, sizeof c->mac_key, 0x11);
     fill(c->key, sizeof c->key, 0x42);
     fill(c->iv, sizeof c->iv, 0x99);
-    snprintf(c->what, sizeof c->what, "%s %s%s", p->name, vname(version), etm ? " ETM" : "");
-    cr_assert(tls_algs_cipher(p->cipher), "%s: cipher unavailable (legacy provider missing?)", c->what);
-    cr_assert(tls_rec_init(&c->tx, &c->suite, version, true, etm, c->mac_key, c->key, c->iv),
-              "%s: sealing init", c->what);
-    cr_assert(tls_rec_init(&c->rx, &c->suite, version, false, etm, c->mac_key, c->key, c->iv),
-              "%s: opening init", c->what);
+    snprintf(c->what, sizeof c->what, "%s %s%s", name, vname(version), etm ? " ETM" : "");
+    cr_assert(tls_algs_cipher(s->cipher), "%s: cipher unavailable (legacy provider missing?)", c->what);
+    cr_assert(tls_rec_init(&c->tx, s, version, true, etm, c->mac_key, c->key, c->iv), "%s: sealing init",
+              c->what);
+    cr_assert(tls_rec_init(&c->rx, s, version, false, etm, c->mac_key, c->key, c->iv), "%s: opening init",
+              c->what);
+}
+
+static void combo_init(combo *c, const pair *p, uint16_t version, bool etm)
+{
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    c->suite = suite_of(p);
+    combo_setup(c, &c->suite, version, etm, p->name);
 }
 
 static void combo_reset_rx(combo *c)
 {
-    cr_assert(tls_rec_init(&c->rx, &c->suite, c->version, false, c->etm, c->mac_key, c->key, c->iv));
+    cr_assert(tls_rec_init(&c->rx, c->rx.suite, c->version, false, c->etm, c->mac_key, c->key, c->iv));
 }
 
 static void combo_free(combo *c)
@@ -210,6 +215,44 @@ Test(record, round_trip_every_combination)
     /* RC4 x2: 4 versions; DES: 3 + 2 ETM; 3DES, AES128-SHA, AES256-SHA: 4 + 3 ETM
      * each; the three SHA-256/384 CBC pairs: TLS 1.2 with and without ETM; 3 AEAD */
     cr_assert_eq(n, 2 * 4 + 5 + 3 * 7 + 3 * 2 + 3, "combinations run: %zu", n);
+}
+
+/* Every row of the suite table at every version it runs at (TLS 1.3 suites
+ * belong to the 1.3 record layer), and the pairs above cover the table. */
+Test(record, every_table_suite)
+{
+    size_t count = 0, run = 0, rows = 0;
+    const tls_suite *all = tls_suites_all(&count);
+    cr_assert_gt(count, 0);
+    for (size_t i = 0; i < count; i++) {
+        const tls_suite *s = &all[i];
+        if (s->min_version > TLS_TLS12)
+            continue;
+        rows++;
+        bool covered = false;
+        for (size_t j = 0; j < NPAIRS; j++)
+            covered |= pairs[j].cipher == s->cipher && pairs[j].mac == s->mac &&
+                       pairs[j].lo <= s->min_version && s->max_version <= pairs[j].hi;
+        cr_assert(covered, "%s: cipher/MAC/version not among the tested pairs", s->info.openssl_name);
+        for (uint16_t v = TLS_SSL3; v <= TLS_TLS12; v++) {
+            if (!tls_suite_usable(s, v))
+                continue;
+            const tls_cipher_desc *cd = tls_cipher_desc_get(s->cipher);
+            for (int etm = 0; etm <= 1; etm++) {
+                if (etm && (cd->kind != TLS_CIPHER_CBC || v == TLS_SSL3))
+                    continue;
+                combo *c = calloc(1, sizeof *c);
+                cr_assert(c);
+                combo_setup(c, s, v, etm, s->info.openssl_name);
+                round_trip(c);
+                combo_free(c);
+                free(c);
+                run++;
+            }
+        }
+    }
+    cr_assert_gt(rows, 30, "TLS 1.2-and-below rows: %zu", rows);
+    cr_assert_geq(run, rows, "combinations run: %zu", run);
 }
 
 /* In-place sealing: the plaintext already sits at out + 5 + prefix. */
