@@ -790,5 +790,13 @@ void shim_helper_exit_drain(void)
     pthread_join(t, NULL);
     shim_lock();
     H.running = false;
+    /* log and close what is left */
+    while (H.conns) {
+        shim_conn *c = H.conns;
+        if (!c->hs_done && !c->fail[0])
+            snprintf(c->fail, sizeof c->fail, "the program exited during the handshake");
+        finish(c);
+    }
+    free_dead();
     shim_unlock();
 }

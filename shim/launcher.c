@@ -321,7 +321,9 @@ static int shim_library(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = '\0';
-    snprintf(out, len, "%s/libtlsshim.so", self);
+    int w = snprintf(out, len, "%s/libtlsshim.so", self);
+    if (w < 0 || (size_t)w >= len)
+        return -1;
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 

@@ -1,0 +1,140 @@
+# Shared helpers for the shim's end-to-end tests (sourced, not run).
+# Env: BUILD (build dir, default build), PKI (test PKI, default $BUILD/pki).
+# Each test prints "PASS name" or "FAIL name: why"; e2e_done exits non-zero
+# if any case failed. Servers are started with e2e_bg and killed by PID at
+# exit; every wait is bounded.
+set -u
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+cd "$TOP" || exit 1
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+PKI=${PKI:-$BUILD/pki}
+case $PKI in /*) ;; *) PKI=$TOP/$PKI ;; esac
+TLSSHIM=$BUILD/tlsshim
+E2E_FAILED=0
+E2E_PIDS=()
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-e2e.XXXXXX")
+
+e2e_cleanup() {
+    local p
+    for p in "${E2E_PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${E2E_PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    rm -rf "$E2E_TMP"
+}
+trap e2e_cleanup EXIT
+
+pass() { echo "PASS $1"; }
+fail() {
+    echo "FAIL $1: $2"
+    E2E_FAILED=1
+}
+e2e_done() { exit "$E2E_FAILED"; }
+
+# e2e_require CMD...: skip the whole script (exit 0, a note) when a tool is missing
+e2e_require() {
+    local c
+    for c in "$@"; do
+        if ! command -v "$c" >/dev/null 2>&1; then
+            echo "SKIP: $c is not installed"
+            exit 0
+        fi
+    done
+    if [ ! -x "$TLSSHIM" ] || [ ! -f "$BUILD/libtlsshim.so" ]; then
+        echo "FAIL setup: $TLSSHIM or $BUILD/libtlsshim.so missing (make all first)"
+        exit 1
+    fi
+    if [ ! -f "$PKI/ca.pem" ]; then
+        tests/pki/gen.sh "$PKI" >"$E2E_TMP/pki.log" 2>&1 || {
+            echo "FAIL setup: PKI generation failed"
+            exit 1
+        }
+    fi
+}
+
+# free_port [HOST]: a port nothing listens on (bind to 0, read it back)
+free_port() {
+    python3 -c 'import socket,sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"
+}
+
+# wait_port PORT [HOST] [SECONDS]: until something accepts there (plain TCP connect)
+wait_port() {
+    local port=$1 host=${2:-127.0.0.1} secs=${3:-10}
+    python3 - "$host" "$port" "$secs" <<'EOF'
+import socket, sys, time
+host, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.time() + secs
+while time.time() < end:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+# e2e_bg LOG CMD...: start CMD in the background (stdout+stderr to LOG), remember its PID
+e2e_bg() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    E2E_BG_PID=$!
+    E2E_PIDS+=("$E2E_BG_PID")
+}
+
+# e2e_kill PID: stop one background process
+e2e_kill() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# s_server PORT CERT KEY [ARGS...]: openssl s_server -www on 127.0.0.1:PORT, waits until up
+s_server() {
+    local port=$1 cert=$2 key=$3
+    shift 3
+    e2e_bg "$E2E_TMP/s_server-$port.log" timeout 60 openssl s_server -accept "127.0.0.1:$port" \
+        -cert "$cert" -key "$key" -www -quiet "$@"
+    wait_port "$port"
+}
+
+# connect_policy FILE RULE-BODY...: a policy with [global] log_level=info and one connect rule
+write_policy() {
+    local file=$1
+    shift
+    printf '%s\n' "$@" >"$file"
+}
+
+# raw_listener PORT OUTFILE: a TCP server that stores every byte it receives
+# (and answers nothing), to prove what went on the wire
+raw_listener() {
+    local port=$1 out=$2
+    e2e_bg "$E2E_TMP/raw-$port.log" timeout 60 python3 -c '
+import socket, sys, threading
+port, out = int(sys.argv[1]), sys.argv[2]
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port)); ls.listen(16)
+lock = threading.Lock()
+def serve(c):
+    c.settimeout(3)
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            with lock:
+                with open(out, "ab") as f: f.write(d)
+    except OSError: pass
+    c.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' "$port" "$out"
+    : >"$out"
+    wait_port "$port"
+}
