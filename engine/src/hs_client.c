@@ -343,14 +343,9 @@ static int check_ske_signature(tls_engine *e, const uint8_t *params, size_t para
     uint16_t scheme;
     if (e->version >= TLS_TLS12) {
         scheme = tls_rd_u16(r);
-        size_t n;
-        const uint16_t *ours = tls_sig_schemes(&n);
-        bool offered = false;
-        for (size_t i = 0; i < n; i++)
-            offered |= ours[i] == scheme;
-        if (!r->bad && (!offered || !tls_sig_scheme_fits_key(scheme, hs->peer_key)))
-            return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "ServerKeyExchange signed with scheme 0x%04x we did not offer",
-                        scheme);
+        if (!r->bad && !tls_sig_accept(scheme, hs->peer_key, e->version))
+            return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER,
+                        "ServerKeyExchange signed with scheme 0x%04x we did not offer for this key", scheme);
     } else {
         scheme = tls_sig_choose(hs->peer_key, e->version, NULL, 0);
     }
@@ -367,7 +362,8 @@ static int check_ske_signature(tls_engine *e, const uint8_t *params, size_t para
     bool ok = scheme && tls_sig_verify(hs->peer_key, scheme, tbs, tbs_len, sig.p, sig.len);
     free(tbs);
     if (!ok)
-        return FAIL(e, TLS_ALERT_DECRYPT_ERROR, "the ServerKeyExchange signature does not verify");
+        return FAIL(e, TLS_ALERT_DECRYPT_ERROR, "the ServerKeyExchange signature does not verify (%s)",
+                    tls_sig_error());
     return TLS_OK;
 }
 
@@ -492,7 +488,8 @@ static int send_client_key_exchange(tls_engine *e)
     case TLS_KX_DHE_DSS:
         hs->eph = tls_dhe_keygen_from(hs->dh_p, hs->dh_p_len, hs->dh_g, hs->dh_g_len, pub, sizeof pub, &pub_len);
         if (!hs->eph) {
-            rc = FAIL(e, TLS_ALERT_INSUFFICIENT_SECURITY, "the server's DH group is unacceptable (weak or malformed)");
+            rc = FAIL(e, TLS_ALERT_INSUFFICIENT_SECURITY, "the server's DH group is unacceptable: %s",
+                      tls_kex_error());
             break;
         }
         if (!tls_dhe_derive(hs->eph, hs->peer_ske, hs->peer_ske_len, hs->pms, sizeof hs->pms, &hs->pms_len)) {

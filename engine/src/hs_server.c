@@ -622,14 +622,9 @@ static int certificate_verify(tls_engine *e, tls_rd *r)
         uint16_t scheme;
         if (e->version >= TLS_TLS12) {
             scheme = tls_rd_u16(r);
-            size_t n;
-            const uint16_t *ours = tls_sig_schemes(&n);
-            bool offered = false;
-            for (size_t i = 0; i < n; i++)
-                offered |= ours[i] == scheme;
-            if (!r->bad && (!offered || !tls_sig_scheme_fits_key(scheme, hs->peer_key)))
+            if (!r->bad && !tls_sig_accept(scheme, hs->peer_key, e->version))
                 return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER,
-                            "CertificateVerify with scheme 0x%04x we did not offer", scheme);
+                            "CertificateVerify with scheme 0x%04x we did not offer for this key", scheme);
         } else {
             scheme = tls_sig_choose(hs->peer_key, e->version, NULL, 0);
         }
