@@ -239,6 +239,10 @@ TLS_API void tls_engine_feed_eof(tls_engine *e);
  * nothing can be done now, TLS_E_CLOSED after close_notify. */
 TLS_API int tls_engine_write(tls_engine *e, const uint8_t *buf, size_t len, size_t *accepted);
 TLS_API int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got);
+/* Releases the record buffers while they hold nothing (about 50 KiB a
+ * connection); they come back on the next feed/write. Call it when a
+ * connection goes idle: an idle connection then costs a few hundred bytes. */
+TLS_API void tls_engine_trim(tls_engine *e);
 /* Queue close_notify; no writes after. */
 TLS_API int tls_engine_close_write(tls_engine *e);
 /* Start a renegotiation (TLS <= 1.2). */

@@ -420,6 +420,24 @@ int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got)
     return TLS_E_WOULDBLOCK;
 }
 
+void tls_engine_trim(tls_engine *e)
+{
+    if (!e)
+        return;
+    if (e->in && e->in_len == 0 && e->plain_len == 0) {
+        free(e->in); /* empty: nothing secret left in it (read() wipes plaintext) */
+        e->in = NULL;
+        e->in_cap = e->in_off = 0;
+    }
+    if (e->out && e->out_len == e->out_off) {
+        free(e->out);
+        e->out = NULL;
+        e->out_cap = e->out_len = e->out_off = 0;
+    }
+    if (e->hsbuf.len == 0)
+        tls_wr_free(&e->hsbuf);
+}
+
 int tls_engine_close_write(tls_engine *e)
 {
     if (!e)

@@ -474,3 +474,19 @@ Test(handshake, keylog_line_matches_master_secret)
     cr_assert_str_eq(line, expect);
     world_free(&w);
 }
+
+Test(handshake, trim_releases_buffers_and_traffic_resumes)
+{
+    world w;
+    world_init(&w);
+    cr_assert(world_connect(&w));
+    cr_assert(pair_transfer(w.c, w.s, 30000));
+    tls_engine_trim(w.c);
+    tls_engine_trim(w.s);
+    cr_assert_null(w.c->in);
+    cr_assert_null(w.c->out);
+    cr_assert_null(w.s->in);
+    cr_assert(pair_transfer(w.c, w.s, 30000));
+    cr_assert(pair_transfer(w.s, w.c, 30000));
+    world_free(&w);
+}
