@@ -424,10 +424,10 @@ void tls_engine_trim(tls_engine *e)
 {
     if (!e)
         return;
-    if (e->in && e->in_len == 0 && e->plain_len == 0) {
+    if (e->in && e->in_len == e->in_off && e->plain_len == 0) {
         free(e->in); /* empty: nothing secret left in it (read() wipes plaintext) */
         e->in = NULL;
-        e->in_cap = e->in_off = 0;
+        e->in_cap = e->in_off = e->in_len = 0;
     }
     if (e->out && e->out_len == e->out_off) {
         free(e->out);
