@@ -1,0 +1,221 @@
+/* echo_client HOST PORT [options]: a TLS client on the engine's socket API.
+ *
+ * Sends standard input to the server and prints what comes back on standard
+ * output; stops when the server closes, or one quiet second after standard
+ * input ends, and then closes with close_notify. Connection facts go to
+ * standard error ("version: tlsv1.2", "suite: ...", "reused: yes",
+ * "alpn: h2", "peer cert: /CN=localhost"). On failure it prints the error
+ * sentence and exits 1.
+ *
+ * Options (the seed's names): --verify verify_peer|verify_none, --cacertfile F,
+ * --certfile F, --keyfile F, --password P, --depth N, --versions LIST,
+ * --ciphers LIST, --server-name NAME, --alpn LIST, --reconnect N (N more
+ * connections before the one that carries the data, each resuming the
+ * session), --timeout MS (connect + handshake, default 10000). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "tlsengine.h"
+
+#define QUIET_MS 1000
+
+static const char *prog = "echo_client";
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: %s HOST PORT [--verify verify_peer|verify_none] [--cacertfile F] [--certfile F]\n"
+            "       [--keyfile F] [--password P] [--depth N] [--versions LIST] [--ciphers LIST]\n"
+            "       [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS]\n",
+            prog);
+    exit(2);
+}
+
+static long num_arg(const char *opt, const char *v, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < min || n > max) {
+        fprintf(stderr, "%s: %s wants a number in %ld..%ld, not \"%s\"\n", prog, opt, min, max, v);
+        exit(2);
+    }
+    return n;
+}
+
+static void print_facts(tls_socket *s)
+{
+    uint16_t version = 0;
+    const tls_suite_info *suite = NULL;
+    char out[512];
+    size_t n = 0;
+    if (tls_connection_info(s, &version, &suite) == TLS_OK && suite)
+        n += (size_t)snprintf(out + n, sizeof out - n, "version: %s\nsuite: %s\n", tls_version_name(version),
+                              suite->openssl_name);
+    tls_engine *e = tls_socket_engine(s);
+    if (tls_engine_session_reused(e))
+        n += (size_t)snprintf(out + n, sizeof out - n, "reused: yes\n");
+    if (tls_engine_alpn(e))
+        n += (size_t)snprintf(out + n, sizeof out - n, "alpn: %s\n", tls_engine_alpn(e));
+    const uint8_t *der;
+    size_t len;
+    if (tls_peercert(s, &der, &len) == TLS_OK) {
+        X509 *x = d2i_X509(NULL, &der, (long)len);
+        if (x) {
+            char name[256];
+            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof name);
+            n += (size_t)snprintf(out + n, sizeof out - n, "peer cert: %s\n", name);
+            X509_free(x);
+        }
+    }
+    fputs(out, stderr);
+    fflush(stderr);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail(const char *what, const tls_error *err)
+{
+    char msg[512];
+    fprintf(stderr, "%s: %s: %s\n", prog, what, tls_format_error(err, msg, sizeof msg));
+    return 1;
+}
+
+/* Copies stdin to the server and the server's data to stdout. */
+static int echo(tls_socket *s)
+{
+    static uint8_t buf[65536];
+    bool stdin_open = true;
+    int64_t quiet_until = 0;
+    tls_error err;
+    for (;;) {
+        /* whatever the engine holds first: the fd may be quiet while data waits */
+        for (;;) {
+            ssize_t n = tls_recv(s, buf, sizeof buf, 0, 0, &err);
+            if (n > 0) {
+                if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
+                    fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
+                    return 1;
+                }
+                fflush(stdout);
+                quiet_until = now_ms() + QUIET_MS;
+                continue;
+            }
+            if (n == TLS_E_TIMEOUT)
+                break;
+            if (n == TLS_E_CLOSED) {
+                char msg[512];
+                fprintf(stderr, "closed: %s\n", tls_format_error(&err, msg, sizeof msg));
+                return 0;
+            }
+            return fail("receiving", &err);
+        }
+        if (!stdin_open && now_ms() >= quiet_until)
+            return 0;
+        struct pollfd p[2] = {{tls_socket_fd(s), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+        int ms = stdin_open ? -1 : (int)(quiet_until - now_ms());
+        if (ms < -1)
+            ms = 0;
+        int r = poll(p, stdin_open ? 2 : 1, ms);
+        if (r < 0 && errno != EINTR) {
+            fprintf(stderr, "%s: poll: %s\n", prog, strerror(errno));
+            return 1;
+        }
+        if (stdin_open && r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                stdin_open = false;
+                quiet_until = now_ms() + QUIET_MS;
+                continue;
+            }
+            if (tls_send(s, buf, (size_t)n, &err) != TLS_OK)
+                return fail("sending", &err);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        usage();
+    const char *host = argv[1];
+    int port = (int)num_arg("PORT", argv[2], 1, 65535);
+    tls_options o;
+    tls_options_init(&o);
+    int reconnect = 0, timeout = 10000;
+    tls_error err;
+    for (int i = 3; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc)
+            usage();
+        const char *v = argv[++i];
+        if (!strcmp(a, "--verify")) {
+            if (!strcmp(v, "verify_peer"))
+                o.verify = TLS_VERIFY_PEER;
+            else if (!strcmp(v, "verify_none"))
+                o.verify = TLS_VERIFY_NONE;
+            else
+                usage();
+        } else if (!strcmp(a, "--cacertfile")) {
+            o.cacertfile = v;
+        } else if (!strcmp(a, "--certfile")) {
+            o.certfile = v;
+        } else if (!strcmp(a, "--keyfile")) {
+            o.keyfile = v;
+        } else if (!strcmp(a, "--password")) {
+            o.password = v;
+        } else if (!strcmp(a, "--depth")) {
+            o.depth = (int)num_arg(a, v, 0, 100);
+        } else if (!strcmp(a, "--versions")) {
+            if (tls_parse_versions(v, &o.versions, &err) < 0)
+                return fail("--versions", &err);
+        } else if (!strcmp(a, "--ciphers")) {
+            o.ciphers = v;
+        } else if (!strcmp(a, "--server-name")) {
+            o.server_name = v;
+        } else if (!strcmp(a, "--alpn")) {
+            o.alpn = v;
+        } else if (!strcmp(a, "--reconnect")) {
+            reconnect = (int)num_arg(a, v, 0, 1000);
+        } else if (!strcmp(a, "--timeout")) {
+            timeout = (int)num_arg(a, v, -1, 3600000);
+        } else {
+            fprintf(stderr, "%s: unknown option %s\n", prog, a);
+            usage();
+        }
+    }
+    if (tls_start() != TLS_OK) {
+        fprintf(stderr, "%s: libcrypto's algorithms could not be loaded\n", prog);
+        return 1;
+    }
+    int rc = 0;
+    for (int i = 0; i <= reconnect; i++) {
+        tls_socket *s = NULL;
+        if (tls_connect(host, port, &o, timeout, &s, &err) != TLS_OK) {
+            char where[300];
+            snprintf(where, sizeof where, "connecting to %s:%d", host, port);
+            rc = fail(where, &err);
+            break;
+        }
+        print_facts(s);
+        if (i == reconnect)
+            rc = echo(s);
+        tls_close(s);
+    }
+    tls_stop();
+    return rc;
+}

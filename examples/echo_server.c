@@ -1,0 +1,218 @@
+/* echo_server PORT [options]: a TLS echo server on the engine's socket API.
+ *
+ * Listens on PORT (0: any free port, announced as "port N" on the first line
+ * of standard output), and echoes every connection's data back, one thread a
+ * connection. Per connection it prints "version: ...", "suite: ...",
+ * "peer cert: SUBJECT|none" (and "reused: yes", "alpn: X", "sni: NAME") to
+ * standard error; a failed handshake prints the error sentence.
+ *
+ * Options (the seed's names): --certfile F (default: none, which fails
+ * unless given), --keyfile F, --password P, --cacertfile F,
+ * --verify verify_peer|verify_none, --fail-if-no-peer-cert, --depth N,
+ * --versions LIST, --ciphers LIST, --dhfile F, --alpn LIST, --timeout MS
+ * (handshake, default 10000), --once (serve one connection, then exit with
+ * 0 if it went well, 1 if not). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "tlsengine.h"
+
+static const char *prog = "echo_server";
+static int hs_timeout = 10000;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: %s PORT --certfile F [--keyfile F] [--password P] [--cacertfile F]\n"
+            "       [--verify verify_peer|verify_none] [--fail-if-no-peer-cert] [--depth N]\n"
+            "       [--versions LIST] [--ciphers LIST] [--dhfile F] [--alpn LIST] [--timeout MS] [--once]\n",
+            prog);
+    exit(2);
+}
+
+static long num_arg(const char *opt, const char *v, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < min || n > max) {
+        fprintf(stderr, "%s: %s wants a number in %ld..%ld, not \"%s\"\n", prog, opt, min, max, v);
+        exit(2);
+    }
+    return n;
+}
+
+static void print_facts(tls_socket *s)
+{
+    uint16_t version = 0;
+    const tls_suite_info *suite = NULL;
+    char out[768];
+    size_t n = 0;
+    if (tls_connection_info(s, &version, &suite) == TLS_OK && suite)
+        n += (size_t)snprintf(out + n, sizeof out - n, "version: %s\nsuite: %s\n", tls_version_name(version),
+                              suite->openssl_name);
+    tls_engine *e = tls_socket_engine(s);
+    if (tls_engine_session_reused(e))
+        n += (size_t)snprintf(out + n, sizeof out - n, "reused: yes\n");
+    if (tls_engine_alpn(e))
+        n += (size_t)snprintf(out + n, sizeof out - n, "alpn: %s\n", tls_engine_alpn(e));
+    if (tls_engine_sni(e))
+        n += (size_t)snprintf(out + n, sizeof out - n, "sni: %s\n", tls_engine_sni(e));
+    const uint8_t *der;
+    size_t len;
+    char name[256] = "none";
+    if (tls_peercert(s, &der, &len) == TLS_OK) {
+        X509 *x = d2i_X509(NULL, &der, (long)len);
+        if (x) {
+            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof name);
+            X509_free(x);
+        }
+    }
+    n += (size_t)snprintf(out + n, sizeof out - n, "peer cert: %s\n", name);
+    fputs(out, stderr); /* one write: threads do not interleave lines */
+    fflush(stderr);
+}
+
+/* Serves one accepted connection; returns 0 if it went well. */
+static int serve(tls_socket *s)
+{
+    tls_error err;
+    char msg[512];
+    if (tls_ssl_accept(s, hs_timeout, &err) != TLS_OK) {
+        fprintf(stderr, "%s: handshake failed: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+        tls_close(s);
+        return 1;
+    }
+    print_facts(s);
+    static _Thread_local uint8_t buf[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = tls_recv(s, buf, sizeof buf, 0, TLS_INFINITY, &err);
+        if (n == TLS_E_CLOSED) {
+            fprintf(stderr, "closed: %s\n", tls_format_error(&err, msg, sizeof msg));
+            break;
+        }
+        if (n < 0) {
+            fprintf(stderr, "%s: receiving: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+            rc = 1;
+            break;
+        }
+        if (tls_send(s, buf, (size_t)n, &err) != TLS_OK) {
+            fprintf(stderr, "%s: sending: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+            rc = 1;
+            break;
+        }
+    }
+    tls_close(s);
+    return rc;
+}
+
+static void *serve_thread(void *arg)
+{
+    (void)serve(arg);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    int port = (int)num_arg("PORT", argv[1], 0, 65535);
+    tls_options o;
+    tls_options_init(&o);
+    bool once = false;
+    tls_error err;
+    char msg[512];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--once")) {
+            once = true;
+            continue;
+        }
+        if (!strcmp(a, "--fail-if-no-peer-cert")) {
+            o.fail_if_no_peer_cert = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage();
+        const char *v = argv[++i];
+        if (!strcmp(a, "--verify")) {
+            if (!strcmp(v, "verify_peer"))
+                o.verify = TLS_VERIFY_PEER;
+            else if (!strcmp(v, "verify_none"))
+                o.verify = TLS_VERIFY_NONE;
+            else
+                usage();
+        } else if (!strcmp(a, "--cacertfile")) {
+            o.cacertfile = v;
+        } else if (!strcmp(a, "--certfile")) {
+            o.certfile = v;
+        } else if (!strcmp(a, "--keyfile")) {
+            o.keyfile = v;
+        } else if (!strcmp(a, "--password")) {
+            o.password = v;
+        } else if (!strcmp(a, "--depth")) {
+            o.depth = (int)num_arg(a, v, 0, 100);
+        } else if (!strcmp(a, "--versions")) {
+            if (tls_parse_versions(v, &o.versions, &err) < 0) {
+                fprintf(stderr, "%s: --versions: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+                return 2;
+            }
+        } else if (!strcmp(a, "--ciphers")) {
+            o.ciphers = v;
+        } else if (!strcmp(a, "--dhfile")) {
+            o.dhfile = v;
+        } else if (!strcmp(a, "--alpn")) {
+            o.alpn = v;
+        } else if (!strcmp(a, "--timeout")) {
+            hs_timeout = (int)num_arg(a, v, -1, 3600000);
+        } else {
+            fprintf(stderr, "%s: unknown option %s\n", prog, a);
+            usage();
+        }
+    }
+    tls_socket *l = NULL;
+    if (tls_listen(port, &o, &l, &err) != TLS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (tls_sockname(l, &ss, &sl) == TLS_OK) {
+        int p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        printf("port %d\n", p);
+        fflush(stdout);
+    }
+    for (;;) {
+        tls_socket *s = NULL;
+        if (tls_transport_accept(l, TLS_INFINITY, &s, &err) != TLS_OK) {
+            fprintf(stderr, "%s: accept: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
+            struct timespec pause = {0, 100 * 1000000}; /* out of fds: do not spin */
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        if (once) {
+            int rc = serve(s);
+            tls_close(l);
+            tls_stop();
+            return rc;
+        }
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, serve_thread, s) != 0) {
+            fprintf(stderr, "%s: cannot start a thread: serving inline\n", prog);
+            (void)serve(s);
+        }
+        pthread_attr_destroy(&attr);
+    }
+}
