@@ -77,6 +77,7 @@ typedef enum tls_bad_cert {
     TLS_BAD_CERT_MAX_PATH_LENGTH,       /* chain longer than `depth` allows */
     TLS_BAD_CERT_NO_PEER_CERT,          /* fail_if_no_peer_cert and none sent */
     TLS_BAD_CERT_USER,                  /* verify_fun returned fail with its own reason */
+    TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION, /* nobody understood a critical extension (OTP's name) */
 } tls_bad_cert;
 
 typedef struct tls_error {

@@ -596,6 +596,7 @@ static const char *reason_phrase(tls_bad_cert r, int xerr)
     case TLS_BAD_CERT_HOSTNAME_CHECK_FAILED: return "does not match the host name";
     case TLS_BAD_CERT_MAX_PATH_LENGTH: return "is beyond the allowed chain depth";
     case TLS_BAD_CERT_USER: return "was rejected by the verify fun";
+    case TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION: return "has an unhandled critical extension";
     default: return "is not acceptable";
     }
 }
@@ -667,7 +668,8 @@ static int deliver(replay *rp, X509 *x, const uint8_t *der, size_t der_len, int 
             return TLS_OK;
         char extra[120];
         snprintf(extra, sizeof extra, " %s", ev->ext_oid);
-        return fail_at(rp->err, x, depth, TLS_BAD_CERT_USER, "has an unhandled critical extension", extra);
+        return fail_at(rp->err, x, depth, TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION,
+                       "has an unhandled critical extension", extra);
     }
     if (r != TLS_VF_FAIL)
         return fail_at(rp->err, x, depth, TLS_BAD_CERT_USER, "was rejected: the verify fun returned garbage",

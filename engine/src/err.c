@@ -86,6 +86,7 @@ const char *tls_bad_cert_name(tls_bad_cert r)
     case TLS_BAD_CERT_MAX_PATH_LENGTH: return "max_path_length_reached";
     case TLS_BAD_CERT_NO_PEER_CERT: return "no_peer_cert";
     case TLS_BAD_CERT_USER: return "user_rejected";
+    case TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION: return "unknown_critical_extension";
     }
     return "unknown";
 }
@@ -96,7 +97,8 @@ int tls_bad_cert_alert(tls_bad_cert r, uint16_t version)
     case TLS_BAD_CERT_CERT_EXPIRED: return TLS_ALERT_CERTIFICATE_EXPIRED;
     case TLS_BAD_CERT_UNKNOWN_CA:
     case TLS_BAD_CERT_MAX_PATH_LENGTH: return TLS_ALERT_UNKNOWN_CA;
-    case TLS_BAD_CERT_INVALID_KEY_USAGE: return TLS_ALERT_UNSUPPORTED_CERTIFICATE;
+    case TLS_BAD_CERT_INVALID_KEY_USAGE:
+    case TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION: return TLS_ALERT_UNSUPPORTED_CERTIFICATE;
     case TLS_BAD_CERT_NO_PEER_CERT:
         if (version == TLS_SSL3)
             return TLS_ALERT_NO_CERTIFICATE;

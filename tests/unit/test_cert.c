@@ -1152,12 +1152,12 @@ Test(cert_fun, unhandled_critical_extension)
     /* the default funs answer unknown: the chain fails */
     vcase v = {.file = "critext.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
     int rc = run_verify(&v, &e);
-    assert_bad(rc, &e, TLS_BAD_CERT_USER, TLS_ALERT_CERTIFICATE_UNKNOWN);
+    assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION, TLS_ALERT_UNSUPPORTED_CERTIFICATE);
     cr_assert_str_eq(e.detail,
                      "certificate 'CN=localhost' (depth 0) has an unhandled critical extension 1.3.6.1.4.1.55555.1");
     v.verify = TLS_VERIFY_NONE;
     rc = run_verify(&v, &e);
-    assert_bad(rc, &e, TLS_BAD_CERT_USER, TLS_ALERT_CERTIFICATE_UNKNOWN);
+    assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION, TLS_ALERT_UNSUPPORTED_CERTIFICATE);
 
     /* a fun that understands it */
     seen s = {.accept_ext = true};
