@@ -219,13 +219,33 @@ static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, siz
     snprintf(buf, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
+/* IPv4 clients of a dual-stack listener appear as ::ffff:a.b.c.d: report a.b.c.d */
+static void unmap_v4(struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (ss->ss_family != AF_INET6)
+        return;
+    struct sockaddr_in6 a6;
+    memcpy(&a6, ss, sizeof a6);
+    if (!IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr))
+        return;
+    struct sockaddr_in a4;
+    memset(&a4, 0, sizeof a4);
+    a4.sin_family = AF_INET;
+    a4.sin_port = a6.sin6_port;
+    memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, &a4, sizeof a4);
+    *len = sizeof a4;
+}
+
 static void note_peer(tls_socket *s)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0)
+    if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
+        unmap_v4(&ss, &len);
         format_addr((struct sockaddr *)&ss, len, s->peer, sizeof s->peer);
-    else
+    } else
         snprintf(s->peer, sizeof s->peer, "the peer (fd %d)", s->fd);
 }
 
@@ -1120,25 +1140,6 @@ int tls_shutdown(tls_socket *s, tls_shutdown_how how, tls_error *err)
 }
 
 /* ---- facts ------------------------------------------------------------------ */
-
-/* IPv4 clients of a dual-stack listener appear as ::ffff:a.b.c.d: report a.b.c.d */
-static void unmap_v4(struct sockaddr_storage *ss, socklen_t *len)
-{
-    if (ss->ss_family != AF_INET6)
-        return;
-    struct sockaddr_in6 a6;
-    memcpy(&a6, ss, sizeof a6);
-    if (!IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr))
-        return;
-    struct sockaddr_in a4;
-    memset(&a4, 0, sizeof a4);
-    a4.sin_family = AF_INET;
-    a4.sin_port = a6.sin6_port;
-    memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
-    memset(ss, 0, sizeof *ss);
-    memcpy(ss, &a4, sizeof a4);
-    *len = sizeof a4;
-}
 
 static int sock_addr(tls_socket *s, struct sockaddr_storage *addr, socklen_t *len, bool peer)
 {
