@@ -478,6 +478,22 @@ static void pump(shim_conn *c, uint32_t events)
     if (c->app_hupseen && c->app_rd_eof)
         c->app_gone = true; /* the program closed its end */
     unsigned st = tls_engine_status(c->eng);
+    if (st & TLS_ST_WRITE_CLOSED)
+        c->close_sent = true;
+    /* Up to TLS 1.2 a close_notify must be answered at once and the
+     * connection is over (RFC 5246 7.2.1): answer, drop what the program has
+     * not sent yet. TLS 1.3 allows half-close: the program may keep writing
+     * until it closes or shuts down its end. */
+    bool full_close = c->peer_closed && c->hs_done && tls_engine_version(c->eng) <= TLS_TLS12;
+    if (full_close && !c->close_sent) {
+        c->app_in_len = 0;
+        tls_engine_close_write(c->eng);
+        c->close_sent = true;
+        engine_to_net(c);
+        if (c->dead)
+            return;
+        st = tls_engine_status(c->eng);
+    }
     if (!c->hs_done && c->eof_fed) {
         fail_conn(c, 0, "handshake failed: the peer closed the connection");
         return;
@@ -496,6 +512,12 @@ static void pump(shim_conn *c, uint32_t events)
         c->app_fd >= 0) {
         shim_real.shutdown(c->app_fd, SHUT_WR);
         c->app_wr_shut = true;
+    }
+    /* TLS <= 1.2 closed by the peer: once the program has everything, the
+     * connection is gone, as a TCP connection closed by its peer */
+    if (full_close && c->net_wr_shut && (c->app_wr_shut || c->app_fd < 0)) {
+        finish(c);
+        return;
     }
     /* the program's end is done both ways: close ours */
     if (c->app_fd >= 0 && c->app_rd_eof && (c->app_wr_shut || c->app_gone))
