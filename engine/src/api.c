@@ -538,7 +538,8 @@ static int drive(tls_socket *s, bool want_in, done_fn done, const void *arg, int
             return tls_sock_end_error(s, err);
         if (s->wr_broken && (!want_in || (tls_engine_status(s->eng) & TLS_ST_HANDSHAKING)))
             return write_error(s, err);
-        if (want_in && !(ev & POLLIN) && tls_sock_input_done(s))
+        /* input over, and what arrived (if any) is not enough */
+        if (want_in && !(ev & POLLIN) && input_ended(s) && !(tls_engine_status(s->eng) & TLS_ST_CAN_READ))
             return tls_sock_end_error(s, err);
         if (!ev) /* nothing to wait for, nothing to do: cannot happen unless the engine stalls */
             return tls_err_set(err, TLS_E_INTERNAL, -1, "the engine made no progress with %s", s->peer);
