@@ -56,6 +56,7 @@ typedef struct shim_conn {
     bool peer_closed, logged_truncation;
     uint64_t start_ms, deadline_ms, linger_ms;
     uint64_t bytes_to_peer, bytes_from_peer; /* plaintext */
+    uint64_t net_bytes_in;     /* ciphertext received */
     char peer[64];
     char host[256];
     char fail[300];
@@ -177,10 +178,13 @@ static void finish(shim_conn *c)
         verify = c->rule->verify_peer ? (vr == TLS_BAD_CERT_NONE ? "ok" : tls_bad_cert_name(vr))
                                       : "none";
     }
+    /* a client that connects and closes without a byte (a port probe, a
+     * health check) is not worth more than a debug line */
+    bool probe = c->is_server && !c->hs_done && c->net_bytes_in == 0;
     if (c->fail[0])
-        shim_log(POLICY_LOG_WARNING, "[%s] %s %s%s%s: %s", c->rule->name,
+        shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_WARNING, "[%s] %s %s%s%s: %s", c->rule->name,
                  c->is_server ? "from" : "to", c->peer, c->host[0] ? " " : "", c->host, c->fail);
-    shim_log(POLICY_LOG_INFO,
+    shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_INFO,
              "[%s] %s %s%s%s%s: %s %s verify=%s sent=%llu received=%llu %llu.%03llus%s",
              c->rule->name, c->is_server ? "accepted from" : "connected to", c->peer,
              c->host[0] ? " (" : "", c->host, c->host[0] ? ")" : "", version_name(c),
@@ -281,6 +285,7 @@ static bool net_to_engine(shim_conn *c)
                          MSG_DONTWAIT);
         if (n > 0) {
             c->net_in_len += (size_t)n;
+            c->net_bytes_in += (uint64_t)n;
             progress = true;
         } else if (n == 0) {
             c->net_eof = true;

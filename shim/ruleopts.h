@@ -104,6 +104,9 @@ static inline policy_key ruleopts_blame(const policy_rule *r, const tls_error *e
         {"dh", POLICY_KEY_DH},
     };
     const char *d = e->detail;
+    /* a key that does not decrypt: blame the password when there is one */
+    if (r->key_line[POLICY_KEY_PASSWORD] && strstr(d, "password"))
+        return POLICY_KEY_PASSWORD;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         size_t n = strlen(words[i].word);
         if (strncmp(d, words[i].word, n) == 0 && !(d[n] >= 'a' && d[n] <= 'z') && d[n] != '_')

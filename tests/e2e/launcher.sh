@@ -1,0 +1,114 @@
+#!/bin/bash
+# The launcher and fail-closed start-up: tlsshim --check / --ciphers /
+# --versions / --version, invalid policies stop the program before main,
+# programs LD_PRELOAD cannot reach are refused.
+. "$(dirname "$0")/lib.sh"
+e2e_require python3
+
+T=$E2E_TMP
+MARK=$T/ran
+
+# --- informational commands ---------------------------------------------------
+out=$("$TLSSHIM" --version 2>&1) && grep -q "^tlsshim " <<<"$out" && pass version || fail version "$out"
+out=$("$TLSSHIM" --versions 2>&1) && grep -q "tlsv1.2" <<<"$out" && pass versions || fail versions "$out"
+out=$("$TLSSHIM" --ciphers 2>&1) && grep -q "ECDHE-RSA-AES128-GCM-SHA256" <<<"$out" &&
+    grep -q "{ecdhe_rsa,aes_128_gcm" <<<"$out" && pass ciphers || fail ciphers "$(head -3 <<<"$out")"
+out=$("$TLSSHIM" --help 2>&1) && grep -q "usage: tlsshim" <<<"$out" && pass help || fail help "$out"
+
+# --- --check -----------------------------------------------------------------
+write_policy "$T/good.ini" "[global]" "log = stderr" "" "[upstream]" "direction = connect" \
+    "match = 127.0.0.1:8443" "server_name = localhost" "cacertfile = $PKI/ca.pem" "" \
+    "[web]" "direction = accept" "match = *:8444" "certfile = $PKI/encrypted.pem" \
+    "keyfile = $PKI/encrypted.key" "password = secret"
+out=$("$TLSSHIM" --check -c "$T/good.ini" 2>&1)
+rc=$?
+if [ $rc = 0 ] && grep -q "upstream" <<<"$out" && grep -q "web" <<<"$out"; then
+    pass check_valid_policy
+else
+    fail check_valid_policy "rc=$rc: $(head -5 <<<"$out" | tr '\n' ' ')"
+fi
+
+write_policy "$T/unknown.ini" "[upstream]" "direction = connect" "match = 127.0.0.1:8443" \
+    "no_such_key = 1"
+out=$("$TLSSHIM" --check -c "$T/unknown.ini" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "unknown.ini:4" <<<"$out"; then
+    pass check_unknown_key
+else
+    fail check_unknown_key "rc=$rc: $out"
+fi
+
+write_policy "$T/badpass.ini" "[web]" "direction = accept" "match = *:8444" \
+    "certfile = $PKI/encrypted.pem" "keyfile = $PKI/encrypted.key" "password = wrong"
+out=$("$TLSSHIM" --check -c "$T/badpass.ini" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "badpass.ini:[56]: \[web\] \(password\|keyfile\)" <<<"$out"; then
+    pass check_wrong_password
+else
+    fail check_wrong_password "rc=$rc: $out"
+fi
+
+# --- fail closed: an invalid policy stops the program before main -------------
+out=$("$TLSSHIM" -c "$T/unknown.ini" touch "$MARK" 2>&1)
+rc=$?
+if [ $rc != 0 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: " <<<"$out"; then
+    pass launcher_refuses_invalid_policy
+else
+    fail launcher_refuses_invalid_policy "rc=$rc ran=$([ -e "$MARK" ] && echo yes): $out"
+fi
+out=$(LD_PRELOAD=$BUILD/libtlsshim.so TLSSHIM_CONFIG=$T/badpass.ini touch "$MARK" 2>&1)
+rc=$?
+if [ $rc = 1 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: .*badpass.ini:[0-9]*: \[web\]" <<<"$out"; then
+    pass preload_invalid_policy_exits_before_main
+else
+    fail preload_invalid_policy_exits_before_main "rc=$rc ran=$([ -e "$MARK" ] && echo yes): $out"
+fi
+out=$(env -u TLSSHIM_CONFIG LD_PRELOAD=$BUILD/libtlsshim.so touch "$MARK" 2>&1)
+rc=$?
+if [ $rc = 1 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: TLSSHIM_CONFIG" <<<"$out"; then
+    pass preload_without_policy_exits
+else
+    fail preload_without_policy_exits "rc=$rc: $out"
+fi
+out=$("$TLSSHIM" -c "$T/good.ini" touch "$MARK" 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ -e "$MARK" ]; then
+    pass launcher_runs_program
+else
+    fail launcher_runs_program "rc=$rc: $out"
+fi
+rm -f "$MARK"
+out=$(cd "$T" && TLSSHIM_CONFIG=good.ini "$TLSSHIM" touch "$MARK" 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ -e "$MARK" ]; then
+    pass policy_from_environment
+else
+    fail policy_from_environment "rc=$rc: $out"
+fi
+
+# --- programs that LD_PRELOAD cannot reach are refused ------------------------
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    cp "$(type -P true)" "$T/suid-true" && chown nobody "$T/suid-true" && chmod 4755 "$T/suid-true"
+    out=$("$TLSSHIM" -c "$T/good.ini" "$T/suid-true" 2>&1)
+    rc=$?
+    if [ $rc = 1 ] && grep -q "setuid" <<<"$out"; then
+        pass refuses_setuid
+    else
+        fail refuses_setuid "rc=$rc: $out"
+    fi
+fi
+if command -v cc >/dev/null && echo 'int main(void){return 0;}' >"$T/st.c" &&
+    cc -static "$T/st.c" -o "$T/static-prog" 2>/dev/null; then
+    out=$("$TLSSHIM" -c "$T/good.ini" "$T/static-prog" 2>&1)
+    rc=$?
+    if [ $rc = 1 ] && grep -q "statically linked" <<<"$out"; then
+        pass refuses_static
+    else
+        fail refuses_static "rc=$rc: $out"
+    fi
+fi
+out=$("$TLSSHIM" -c "$T/good.ini" no-such-program-$$ 2>&1)
+rc=$?
+[ $rc = 127 ] && pass missing_program_127 || fail missing_program_127 "rc=$rc: $out"
+
+e2e_done
