@@ -48,7 +48,7 @@ ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_SO) $(LAUNCHER)
 endif
 
-.PHONY: all check unit interop e2e demo bench fuzz deps clean install
+.PHONY: all check unit interop e2e demo bench fuzz fuzzers deps clean install
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -86,9 +86,10 @@ deps:
 	@scripts/deps.sh
 
 # make check: deps, build, unit tests, interop against real peers, end to end.
+# (the plain run also fuzzes each harness for a short while)
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(if $(SANITIZE),,fuzzers)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/run.sh
 
 unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh unit
@@ -102,6 +103,37 @@ e2e: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo.sh
+
+# libFuzzer harnesses (clang): the engine as server and as client, the record
+# layer, the policy parser. `make fuzz FUZZ_SECONDS=600` fuzzes longer.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR  := build/fuzz
+FUZZ_CC   ?= clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iengine/include \
+              -Iengine/src -Iconfig
+FUZZERS := $(FUZZ_DIR)/fuzz_server $(FUZZ_DIR)/fuzz_client $(FUZZ_DIR)/fuzz_record
+ifneq ($(CONFIG_SRC),)
+FUZZERS += $(FUZZ_DIR)/fuzz_policy
+endif
+
+$(FUZZ_DIR)/fuzz_server: tests/fuzz/fuzz_engine.c $(ENGINE_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_SERVER $^ -o $@ $(CRYPTO) -lpthread
+$(FUZZ_DIR)/fuzz_client: tests/fuzz/fuzz_engine.c $(ENGINE_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(CRYPTO) -lpthread
+$(FUZZ_DIR)/fuzz_record: tests/fuzz/fuzz_record.c $(ENGINE_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(CRYPTO) -lpthread
+$(FUZZ_DIR)/fuzz_policy: tests/fuzz/fuzz_policy.c $(CONFIG_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -linih
+
+fuzzers: $(FUZZERS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=build tests/run.sh fuzz
 
 bench: deps
 	@$(MAKE) --no-print-directory all

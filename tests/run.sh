@@ -8,13 +8,16 @@ set -u
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export TOP=$PWD
-kinds=${*:-unit interop e2e}
+if [ $# -gt 0 ]; then kinds=$*
+elif [ "${SANITIZE:-}" = 1 ]; then kinds="unit interop e2e"   # the fuzzers carry ASan already
+else kinds="unit interop e2e fuzz"; fi
 passed=0; failed=0; failed_names=()
 # one PKI for the whole run
 export PKI=${PKI:-$BUILD/pki}
 if [ ! -f "$PKI/.done" ]; then
     tests/pki/gen.sh "$PKI" >"$BUILD/pki.log" 2>&1 || { echo "PKI generation failed, see $BUILD/pki.log"; tail -20 "$BUILD/pki.log"; exit 1; }
 fi
+PKI=$(cd "$PKI" && pwd); export PKI
 if [ "${SANITIZE:-}" = 1 ]; then
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -57,6 +60,27 @@ for kind in $kinds; do
                 grep '^FAIL' "$log" | head -20
             fi
             printf '%s %-28s %s passed, %s failed\n' "$kind" "$(basename "$s" .sh)" "$p" "$f"
+        done ;;
+    fuzz)
+        # each harness from its seeds for FUZZ_SECONDS; a crash, leak or timeout fails
+        for fz in build/fuzz/fuzz_*; do
+            [ -x "$fz" ] || continue
+            name=${fz##*/fuzz_}
+            corpus=build/fuzz/corpus/$name
+            mkdir -p "$corpus"
+            [ -d tests/fuzz/seeds/$name ] && cp -n tests/fuzz/seeds/$name/* "$corpus"/ 2>/dev/null
+            [ "$name" = policy ] && cp -n examples/policies/*.ini "$corpus"/ 2>/dev/null
+            log="build/fuzz/$name.log"
+            "$fz" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
+                -artifact_prefix=build/fuzz/"$name"- "$corpus" >"$log" 2>&1; rc=$?
+            runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1)
+            if [ $rc -eq 0 ]; then
+                passed=$((passed + 1)); printf 'fuzz %-28s ok (%s)\n' "$name" "$runs"
+            else
+                failed=$((failed + 1)); failed_names+=("fuzz:$name")
+                grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -10
+                printf 'fuzz %-28s FAILED (see %s)\n' "$name" "$log"
+            fi
         done ;;
     *) echo "unknown suite kind: $kind"; exit 2 ;;
     esac
