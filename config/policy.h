@@ -88,8 +88,9 @@ typedef struct policy {
     size_t n_rules;
 } policy;
 
-/* Parses and validates. On error returns -1 and writes
- * "FILE:LINE: key 'KEY' in [SECTION]: what was expected" into err. */
+/* Parses and validates. On error returns -1, sets *out to NULL and writes
+ * "FILE:LINE: [SECTION] KEY: what was wrong (expected ...)" into err (no LINE
+ * for a file that cannot be opened, no KEY for a rule-wide error). */
 int policy_load(const char *path, policy **out, char *err, size_t err_len);
 void policy_free(policy *p);
 

@@ -1,0 +1,895 @@
+/* config/: the policy file (every key valid and invalid, whole-rule checks,
+ * syntax), matching, printing, base64. Policies are written into a fresh
+ * temporary folder per test. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "policy_int.h"
+
+static char tmpdir[256];
+static char errbuf[2048];
+
+/* A small valid DER structure (SEQUENCE { INTEGER 5 }) and its base64. */
+#define DER_B64 "MAMCAQU="
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_policy.XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    write_file("ca.pem", "ca\n");
+    write_file("server.pem", "cert\n");
+    write_file("server.key", "key\n");
+    write_file("dh.pem", "dh\n");
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    write_file("sub/ca.pem", "ca\n");
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    cr_assert_eq(nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+TestSuite(policy, .init = setup, .fini = teardown);
+
+static char *policy_path(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return path;
+}
+
+static int try_load(const char *text, policy **p)
+{
+    write_file("policy.ini", text);
+    errbuf[0] = '\0';
+    return policy_load(policy_path("policy.ini"), p, errbuf, sizeof errbuf);
+}
+
+static policy *load_ok(const char *text)
+{
+    policy *p = NULL;
+    int rc = try_load(text, &p);
+    cr_assert_eq(rc, 0, "expected the policy to load, got: %s", errbuf);
+    cr_assert_not_null(p);
+    return p;
+}
+
+/* Loading must fail with "policy.ini:LINE: " and each of the NULL-ended needles. */
+static void load_err(const char *text, int line, ...)
+{
+    policy *p = (policy *)0x1;
+    int rc = try_load(text, &p);
+    cr_assert_eq(rc, -1, "expected an error (line %d), the policy loaded", line);
+    cr_assert_null(p, "a failed load must leave *out NULL");
+    char where[64];
+    snprintf(where, sizeof where, "policy.ini:%d: ", line);
+    cr_assert_not_null(strstr(errbuf, where), "error '%s' does not name %s", errbuf, where);
+    cr_assert_not_null(strstr(errbuf, tmpdir), "error '%s' does not name the file", errbuf);
+    va_list ap;
+    va_start(ap, line);
+    for (const char *n = va_arg(ap, const char *); n; n = va_arg(ap, const char *))
+        cr_assert_not_null(strstr(errbuf, n), "error '%s' lacks '%s'", errbuf, n);
+    va_end(ap);
+}
+
+#define CONNECT_HEAD "[up]\ndirection = connect\nmatch = 127.0.0.1:8443\ncacertfile = ca.pem\n"
+#define ACCEPT_HEAD "[web]\ndirection = accept\nmatch = *:8443\ncertfile = server.pem\n"
+
+/* ---- defaults ----------------------------------------------------------- */
+
+Test(policy, defaults)
+{
+    policy *p = load_ok(CONNECT_HEAD ACCEPT_HEAD);
+    cr_assert_str_eq(p->log, "stderr");
+    cr_assert_eq(p->log_level, POLICY_LOG_INFO);
+    cr_assert_null(p->keylog);
+    cr_assert_eq(p->handshake_timeout_ms, 10000);
+    cr_assert_eq(p->n_rules, 2);
+    const policy_rule *c = &p->rules[0], *a = &p->rules[1];
+    cr_assert_str_eq(c->name, "up");
+    cr_assert_eq(c->line, 1);
+    cr_assert_eq(c->direction, POLICY_CONNECT);
+    cr_assert(c->verify_peer, "connect rules verify by default");
+    cr_assert_not(a->verify_peer, "accept rules do not ask for client certificates by default");
+    for (int i = 0; i < 2; i++) {
+        const policy_rule *r = &p->rules[i];
+        cr_assert_not(r->fail_if_no_peer_cert);
+        cr_assert_eq(r->depth, 1);
+        cr_assert(r->secure_renegotiate);
+        cr_assert(r->reuse_sessions);
+        cr_assert_null(r->versions);
+        cr_assert_null(r->ciphers);
+        cr_assert_null(r->password);
+        cr_assert_null(r->cert.data);
+        cr_assert_eq(r->n_cacerts, 0);
+        cr_assert_eq(r->key_line[POLICY_KEY_VERIFY], 0);
+    }
+    cr_assert_eq(c->key_line[POLICY_KEY_MATCH], 3);
+    cr_assert_eq(a->line, 5);
+    policy_free(p);
+}
+
+Test(policy, key_names)
+{
+    cr_assert_str_eq(policy_key_name(POLICY_KEY_FAIL_IF_NO_PEER_CERT), "fail_if_no_peer_cert");
+    cr_assert_str_eq(policy_key_name(POLICY_KEY_ALPN), "alpn");
+    cr_assert_str_eq(policy_key_name(POLICY_KEY_COUNT), "unknown");
+}
+
+/* ---- [global] ----------------------------------------------------------- */
+
+Test(policy, global_valid)
+{
+    policy *p = load_ok("[global]\nlog = syslog\nlog_level = debug\nkeylog = sub/keys.log\n"
+                        "handshake_timeout = 3600000\n" CONNECT_HEAD);
+    cr_assert_str_eq(p->log, "syslog");
+    cr_assert_eq(p->log_level, POLICY_LOG_DEBUG);
+    char want[600];
+    snprintf(want, sizeof want, "%s/sub/keys.log", tmpdir);
+    cr_assert_str_eq(p->keylog, want);
+    cr_assert_eq(p->handshake_timeout_ms, 3600000);
+    cr_assert_eq(p->global_key_line[0], 2);
+    cr_assert_eq(p->global_key_line[2], 4);
+    policy_free(p);
+
+    p = load_ok("[global]\nlog = tls.log\nlog_level = error\nhandshake_timeout = 1\n" CONNECT_HEAD);
+    snprintf(want, sizeof want, "%s/tls.log", tmpdir);
+    cr_assert_str_eq(p->log, want, "a relative log path resolves against the policy's folder");
+    cr_assert_eq(p->log_level, POLICY_LOG_ERROR);
+    cr_assert_eq(p->handshake_timeout_ms, 1);
+    policy_free(p);
+
+    const char *levels[] = {"warning", "info"};
+    policy_log_level want_level[] = {POLICY_LOG_WARNING, POLICY_LOG_INFO};
+    for (int i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[global]\nlog = stderr\nlog_level = %s\n" CONNECT_HEAD,
+                 levels[i]);
+        p = load_ok(text);
+        cr_assert_eq(p->log_level, want_level[i]);
+        cr_assert_str_eq(p->log, "stderr");
+        policy_free(p);
+    }
+}
+
+Test(policy, global_invalid)
+{
+    load_err("[global]\nlog_level = loud\n" CONNECT_HEAD, 2, "[global] log_level:", "'loud'",
+             "error, warning, info or debug", NULL);
+    load_err("[global]\nhandshake_timeout = 0\n" CONNECT_HEAD, 2, "[global] handshake_timeout:",
+             "1..3600000", NULL);
+    load_err("[global]\nhandshake_timeout = 3600001\n" CONNECT_HEAD, 2, "handshake_timeout", NULL);
+    load_err("[global]\nhandshake_timeout = 10s\n" CONNECT_HEAD, 2, "'10s'", NULL);
+    load_err("[global]\nlog = nowhere/x.log\n" CONNECT_HEAD, 2, "[global] log:", "nowhere",
+             "No such file or directory", NULL);
+    load_err("[global]\nkeylog = sub\n" CONNECT_HEAD, 2, "[global] keylog:", "is a folder", NULL);
+    load_err("[global]\nlog =\n" CONNECT_HEAD, 2, "[global] log:", "empty value", NULL);
+    load_err("[global]\ncolour = red\n" CONNECT_HEAD, 2, "[global] colour:", "unknown key", NULL);
+    load_err("[global]\nverify = verify_peer\n" CONNECT_HEAD, 2, "[global] verify:",
+             "belongs in a rule section", NULL);
+    load_err("[global]\nlog = stderr\nlog = syslog\n" CONNECT_HEAD, 3, "[global] log:",
+             "given twice (first on line 2)", NULL);
+    load_err("[global]\n" CONNECT_HEAD "[global]\n", 6, "[global] is given twice (first on line 1)",
+             NULL);
+}
+
+/* ---- direction, match --------------------------------------------------- */
+
+Test(policy, direction_and_match_required)
+{
+    load_err("[up]\ndirection = sideways\nmatch = *:1\n", 2, "[up] direction:", "'sideways'",
+             "connect or accept", NULL);
+    load_err("[up]\nmatch = *:1\nverify = verify_none\n", 1, "[up]:", "missing direction", NULL);
+    load_err("[up]\ndirection = connect\nverify = verify_none\n", 1, "[up]:", "missing match",
+             NULL);
+    /* A rule with no keys at all is still checked (inih never reports it). */
+    load_err(CONNECT_HEAD "[empty]\n", 5, "[empty]:", "missing direction", NULL);
+}
+
+Test(policy, match_valid)
+{
+    policy *p = load_ok("[up]\ndirection = connect\nverify = verify_none\n"
+                        "match = 127.0.0.1:8443 , [::1]:*, 10.0.0.0/8:443, [fd00::]/8:*, "
+                        "*.Example.com:443, localhost:25, *:*\n");
+    const policy_rule *r = &p->rules[0];
+    cr_assert_eq(r->n_matches, 7);
+    cr_assert_eq(r->matches[0].kind, POLICY_ADDR_IPV4);
+    cr_assert_eq(r->matches[0].prefix, 32);
+    cr_assert_eq(r->matches[0].port, 8443);
+    cr_assert_eq(memcmp(r->matches[0].addr, "\x7f\0\0\x01", 4), 0);
+    cr_assert_eq(r->matches[1].kind, POLICY_ADDR_IPV6);
+    cr_assert_eq(r->matches[1].prefix, 128);
+    cr_assert_eq(r->matches[1].port, 0);
+    cr_assert_eq(r->matches[2].prefix, 8);
+    cr_assert_eq(r->matches[3].kind, POLICY_ADDR_IPV6);
+    cr_assert_eq(r->matches[3].prefix, 8);
+    cr_assert_eq(r->matches[3].addr[0], 0xfd);
+    cr_assert_eq(r->matches[4].kind, POLICY_ADDR_HOST);
+    cr_assert_str_eq(r->matches[4].host_glob, "*.Example.com");
+    cr_assert_str_eq(r->matches[5].host_glob, "localhost");
+    cr_assert_eq(r->matches[6].kind, POLICY_ADDR_ANY);
+    policy_free(p);
+}
+
+Test(policy, match_invalid)
+{
+    struct {
+        const char *entry, *needle;
+    } bad[] = {
+        {"127.0.0.1", "has no port"},
+        {"127.0.0.1:0", "port 0 can never match"},
+        {"127.0.0.1:65536", "out of range"},
+        {"127.0.0.1:http", "not a number"},
+        {"127.0.0.1:", "port is missing"},
+        {"300.1.1.1:80", "not an IPv4 address"},
+        {"::1:80", "goes in brackets"},
+        {"[::1:80", "no ']'"},
+        {"[::1]", "no :PORT"},
+        {"[zz::1]:80", "not an IPv6 address"},
+        {"10.0.0.1/8:80", "bits set past the prefix"},
+        {"10.0.0.0/33:80", "not 0..32"},
+        {"[fd00::]/129:80", "not 0..128"},
+        {"[fd00::1]/8:80", "bits set past the prefix"},
+        {"a b.example:80", "not a host name or glob"},
+        {":80", "has no address"},
+        {"*:80,,*:81", "entry 2 is empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[up]\ndirection = connect\nverify = verify_none\nmatch = %s\n",
+                 bad[i].entry);
+        load_err(text, 4, "[up] match:", bad[i].needle, NULL);
+    }
+}
+
+/* ---- simple typed keys -------------------------------------------------- */
+
+Test(policy, verify_and_booleans)
+{
+    load_err(CONNECT_HEAD "verify = verify_perr\n", 5,
+             "[up] verify: 'verify_perr' is not verify_peer or verify_none", NULL);
+    const char *yes[] = {"true", "yes", "on", "1", "TRUE"}, *no[] = {"false", "no", "off", "0", "Off"};
+    for (int i = 0; i < 5; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 ACCEPT_HEAD "verify = verify_peer\ncacertfile = ca.pem\nfail_if_no_peer_cert = %s\n"
+                             "secure_renegotiate = %s\nreuse_sessions = %s\n",
+                 yes[i], no[i], no[i]);
+        policy *p = load_ok(text);
+        cr_assert(p->rules[0].verify_peer);
+        cr_assert(p->rules[0].fail_if_no_peer_cert, "'%s' is true", yes[i]);
+        cr_assert_not(p->rules[0].secure_renegotiate, "'%s' is false", no[i]);
+        cr_assert_not(p->rules[0].reuse_sessions);
+        policy_free(p);
+    }
+    load_err(ACCEPT_HEAD "fail_if_no_peer_cert = maybe\n", 5, "[web] fail_if_no_peer_cert:",
+             "'maybe' is not a boolean", "true or false", NULL);
+    load_err(CONNECT_HEAD "secure_renegotiate = 2\n", 5, "[up] secure_renegotiate:", "'2'", NULL);
+    load_err(CONNECT_HEAD "reuse_sessions = y\n", 5, "[up] reuse_sessions:", "'y'", NULL);
+    policy *p = load_ok(CONNECT_HEAD "verify = verify_none\n");
+    cr_assert_not(p->rules[0].verify_peer);
+    cr_assert_eq(p->rules[0].key_line[POLICY_KEY_VERIFY], 5);
+    policy_free(p);
+}
+
+Test(policy, depth)
+{
+    policy *p = load_ok(CONNECT_HEAD "depth = 0\n");
+    cr_assert_eq(p->rules[0].depth, 0);
+    policy_free(p);
+    p = load_ok(CONNECT_HEAD "depth = 100\n");
+    cr_assert_eq(p->rules[0].depth, 100);
+    policy_free(p);
+    load_err(CONNECT_HEAD "depth = 101\n", 5, "[up] depth:", "'101'", "0..100", NULL);
+    load_err(CONNECT_HEAD "depth = -1\n", 5, "[up] depth:", "'-1'", NULL);
+    load_err(CONNECT_HEAD "depth = two\n", 5, "[up] depth:", NULL);
+}
+
+Test(policy, password_ciphers)
+{
+    policy *p = load_ok(ACCEPT_HEAD "keyfile = server.key\npassword = s3cr=t:x\n"
+                                    "ciphers = ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA, "
+                                    "TLS_RSA_WITH_AES_128_CBC_SHA\n");
+    cr_assert_str_eq(p->rules[0].password, "s3cr=t:x");
+    cr_assert_str_eq(p->rules[0].ciphers,
+                     "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA, TLS_RSA_WITH_AES_128_CBC_SHA");
+    policy_free(p);
+    load_err(CONNECT_HEAD "ciphers = AES128-SHA|RC4\n", 5, "[up] ciphers:", "not a cipher list",
+             NULL);
+    load_err(CONNECT_HEAD "password =\n", 5, "[up] password:", "empty value", NULL);
+}
+
+Test(policy, server_name)
+{
+    const char *good[] = {"localhost", "www.example.com", "a-b.c0", "10.1.2.3", "::1",
+                          "xn--bcher-kva.example"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char text[512];
+        snprintf(text, sizeof text, CONNECT_HEAD "server_name = %s\n", good[i]);
+        policy *p = load_ok(text);
+        cr_assert_str_eq(p->rules[0].server_name, good[i]);
+        policy_free(p);
+    }
+    const char *bad[] = {"under_score.com", "-lead.com", "trail-.com", "a..b", "1.2.3", "x y",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text, CONNECT_HEAD "server_name = %s\n", bad[i]);
+        load_err(text, 5, "[up] server_name:", "not a DNS name or an IP address", NULL);
+    }
+    load_err(CONNECT_HEAD "server_name = [::1]\n", 5, "[up] server_name:", "without brackets",
+             NULL);
+}
+
+Test(policy, versions)
+{
+    policy *p = load_ok(CONNECT_HEAD "versions = sslv3, tlsv1,tlsv1.1 , tlsv1.2,tlsv1.3\n");
+    cr_assert_str_eq(p->rules[0].versions, "sslv3, tlsv1,tlsv1.1 , tlsv1.2,tlsv1.3");
+    policy_free(p);
+    load_err(CONNECT_HEAD "versions = tlsv1.2, tls1.3\n", 5, "[up] versions:",
+             "'tls1.3' is not a version", "sslv3, tlsv1", NULL);
+    load_err(CONNECT_HEAD "versions = tlsv1.2, tlsv1.2\n", 5, "[up] versions:", "listed twice",
+             NULL);
+    load_err(CONNECT_HEAD "versions = tlsv1.2,\n", 5, "[up] versions:", "entry 2 is empty", NULL);
+    load_err(CONNECT_HEAD "versions = sslv2\n", 5, "'sslv2'", NULL);
+}
+
+Test(policy, alpn)
+{
+    policy *p = load_ok(CONNECT_HEAD "alpn = h2, http/1.1\n");
+    cr_assert_str_eq(p->rules[0].alpn, "h2, http/1.1");
+    policy_free(p);
+    char text[1024], name[300];
+    memset(name, 'a', 256);
+    name[256] = '\0';
+    snprintf(text, sizeof text, CONNECT_HEAD "alpn = h2, %s\n", name);
+    load_err(text, 5, "[up] alpn:", "protocol 2 is 256 bytes", "1..255", NULL);
+    name[255] = '\0';
+    snprintf(text, sizeof text, CONNECT_HEAD "alpn = %s\n", name);
+    p = load_ok(text);
+    cr_assert_eq(strlen(p->rules[0].alpn), 255);
+    policy_free(p);
+    load_err(CONNECT_HEAD "alpn = h2,,http/1.1\n", 5, "[up] alpn:", "entry 2 is empty", NULL);
+    load_err(CONNECT_HEAD "alpn = h2, h2\n", 5, "[up] alpn:", "listed twice", NULL);
+}
+
+/* ---- DER values --------------------------------------------------------- */
+
+Test(policy, der_values)
+{
+    policy *p = load_ok("[web]\ndirection = accept\nmatch = *:443\ncert = " DER_B64
+                        "\nkey = " DER_B64 "\ndh = " DER_B64 "\n"
+                        "[up]\ndirection = connect\nmatch = *:443\n"
+                        "cacerts = " DER_B64 ", " DER_B64 "\n");
+    const policy_rule *a = &p->rules[0];
+    cr_assert_eq(a->cert.len, 5);
+    cr_assert_eq(memcmp(a->cert.data, "\x30\x03\x02\x01\x05", 5), 0);
+    cr_assert_eq(a->key.len, 5);
+    cr_assert_eq(a->dh.len, 5);
+    cr_assert_eq(p->rules[1].n_cacerts, 2);
+    cr_assert_eq(p->rules[1].cacerts[1].len, 5);
+    policy_free(p);
+
+    load_err(ACCEPT_HEAD "dh = MAM*AQU=\n", 5, "[web] dh:", "not base64", "byte 4 ('*')", NULL);
+    load_err(ACCEPT_HEAD "keyfile = server.key\ndh = MAMCAQ\n", 6, "[web] dh:", "ends mid-group",
+             NULL);
+    /* "hello" is base64 of bytes that are no DER structure. */
+    load_err("[web]\ndirection = accept\nmatch = *:1\ncert = aGVsbG8=\nkey = " DER_B64 "\n", 4,
+             "[web] cert:", "not one DER structure", NULL);
+    load_err(CONNECT_HEAD "cacerts = " DER_B64 ", MA==\n", 5, "[up] cacerts:", "certificate 2",
+             NULL);
+}
+
+/* A value longer than inih's 200-byte line buffer goes through whole. */
+Test(policy, long_base64_line)
+{
+    uint8_t der[604];
+    der[0] = 0x30;
+    der[1] = 0x82;
+    der[2] = 0x02;
+    der[3] = 0x58; /* 600 bytes of content */
+    for (size_t i = 4; i < sizeof der; i++)
+        der[i] = (uint8_t)i;
+    char *b64 = policy_b64_encode(der, sizeof der);
+    cr_assert_not_null(b64);
+    char *text = NULL;
+    cr_assert_geq(asprintf(&text,
+                           "[web]\ndirection = accept\nmatch = *:443\n"
+                           "  cert   =   %s   ; the server's certificate\nkeyfile = server.key\n",
+                           b64),
+                  0);
+    policy *p = load_ok(text);
+    cr_assert_eq(p->rules[0].cert.len, sizeof der);
+    cr_assert_eq(memcmp(p->rules[0].cert.data, der, sizeof der), 0);
+    cr_assert_eq(p->rules[0].key_line[POLICY_KEY_CERT], 4);
+    cr_assert_eq(p->rules[0].key_line[POLICY_KEY_KEYFILE], 5);
+    policy_free(p);
+    free(text);
+    /* An error after a long line still names the right line. */
+    cr_assert_geq(asprintf(&text,
+                           "[web]\ndirection = accept\nmatch = *:443\ncert = %s\n"
+                           "keyfile = server.key\ndepth = 999\n",
+                           b64),
+                  0);
+    load_err(text, 6, "[web] depth:", NULL);
+    free(text);
+    free(b64);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+Test(policy, relative_and_absolute_paths)
+{
+    char text[2048], want[600];
+    snprintf(text, sizeof text,
+             "[web]\ndirection = accept\nmatch = *:443\ncertfile = server.pem\n"
+             "keyfile = ./server.key\ndhfile = %s/dh.pem\nverify = verify_peer\n"
+             "cacertfile = sub/../sub/ca.pem\n",
+             tmpdir);
+    policy *p = load_ok(text);
+    const policy_rule *r = &p->rules[0];
+    snprintf(want, sizeof want, "%s/server.pem", tmpdir);
+    cr_assert_str_eq(r->certfile, want);
+    snprintf(want, sizeof want, "%s/./server.key", tmpdir);
+    cr_assert_str_eq(r->keyfile, want);
+    snprintf(want, sizeof want, "%s/dh.pem", tmpdir);
+    cr_assert_str_eq(r->dhfile, want);
+    snprintf(want, sizeof want, "%s/sub/../sub/ca.pem", tmpdir);
+    cr_assert_str_eq(r->cacertfile, want);
+    policy_free(p);
+
+    /* A policy in a sub-folder resolves against its own folder, not the cwd. */
+    write_file("sub/p.ini", "[up]\ndirection = connect\nmatch = *:1\ncacertfile = ca.pem\n");
+    p = NULL;
+    cr_assert_eq(policy_load(policy_path("sub/p.ini"), &p, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    snprintf(want, sizeof want, "%s/sub/ca.pem", tmpdir);
+    cr_assert_str_eq(p->rules[0].cacertfile, want);
+    policy_free(p);
+}
+
+Test(policy, missing_files)
+{
+    char want[600];
+    snprintf(want, sizeof want, "%s/nope.pem: No such file or directory", tmpdir);
+    load_err("[web]\ndirection = accept\nmatch = *:1\ncertfile = nope.pem\n", 4,
+             "[web] certfile:", want, NULL);
+    load_err(ACCEPT_HEAD "keyfile = nope.key\n", 5, "[web] keyfile:", "nope.key", NULL);
+    load_err("[up]\ndirection = connect\nmatch = *:1\ncacertfile = gone.pem\n", 4,
+             "[up] cacertfile:", "gone.pem: No such file", NULL);
+    load_err(ACCEPT_HEAD "dhfile = sub\n", 5, "[web] dhfile:", "not a regular file", NULL);
+}
+
+/* ---- key-level errors --------------------------------------------------- */
+
+Test(policy, callbacks_unknown_and_duplicate_keys)
+{
+    load_err(CONNECT_HEAD "verify_fun = check\n", 5, "[up] verify_fun:",
+             "only in the engine API", NULL);
+    load_err(CONNECT_HEAD "reuse_session = yes\n", 5, "[up] reuse_session:",
+             "only in the engine API", NULL);
+    load_err(CONNECT_HEAD "colour = blue\n", 5, "[up] colour: unknown key", "server_name", NULL);
+    load_err(CONNECT_HEAD "Verify = verify_none\n", 5, "[up] Verify:", "lower case: verify",
+             NULL);
+    load_err(CONNECT_HEAD "log = stderr\n", 5, "[up] log:", "belongs in [global]", NULL);
+    load_err(CONNECT_HEAD "depth = 1\ndepth = 2\n", 6, "[up] depth:",
+             "given twice (first on line 5)", NULL);
+    load_err(CONNECT_HEAD "match = *:9\n", 5, "[up] match:", "given twice (first on line 3)", NULL);
+}
+
+Test(policy, duplicate_sections)
+{
+    load_err(CONNECT_HEAD "[up]\ndirection = connect\n", 5, "[up] is given twice (first on line 1",
+             NULL);
+    load_err(CONNECT_HEAD "[UP]\n", 5, "[UP] is given twice", NULL);
+}
+
+/* ---- whole-rule checks -------------------------------------------------- */
+
+Test(policy, rule_semantics)
+{
+    load_err("[global]\n\n[web]\ndirection = accept\nmatch = *:443\n", 3, "[web]:",
+             "an accept rule needs certfile or cert", NULL);
+    load_err(ACCEPT_HEAD "fail_if_no_peer_cert = true\n", 5, "[web] fail_if_no_peer_cert:",
+             "needs verify = verify_peer", "the default for accept rules", NULL);
+    load_err(ACCEPT_HEAD "verify = verify_none\nfail_if_no_peer_cert = yes\n", 6,
+             "[web] fail_if_no_peer_cert:", "needs verify = verify_peer", NULL);
+    load_err("[up]\ndirection = connect\nmatch = *:443\nverify = verify_peer\n", 4, "[up] verify:",
+             "needs cacertfile or cacerts", NULL);
+    load_err("[up]\ndirection = connect\nmatch = *:443\n", 1, "[up]:",
+             "verifies the server by default", "cacertfile", NULL);
+    load_err(ACCEPT_HEAD "verify = verify_peer\n", 5, "[web] verify:", "needs cacertfile", NULL);
+    load_err("[web]\ndirection = accept\nmatch = *:1\ncert = " DER_B64 "\n", 4, "[web] cert:",
+             "key or keyfile", NULL);
+    load_err(CONNECT_HEAD "keyfile = server.key\n", 5, "[up] keyfile:", "certfile or cert", NULL);
+    load_err(ACCEPT_HEAD "cert = " DER_B64 "\n", 5, "[web] cert:", "certfile is set too on line 4",
+             NULL);
+    load_err(ACCEPT_HEAD "dh = " DER_B64 "\ndhfile = dh.pem\n", 6, "[web] dhfile:",
+             "dh is set too on line 5", NULL);
+    load_err(CONNECT_HEAD "dhfile = dh.pem\n", 5, "[up] dhfile:", "only applies to accept rules",
+             NULL);
+    load_err(CONNECT_HEAD "fail_if_no_peer_cert = false\n", 5, "[up] fail_if_no_peer_cert:",
+             "only applies to accept rules", NULL);
+    load_err(ACCEPT_HEAD "server_name = example.com\n", 5, "[web] server_name:",
+             "only applies to connect rules", NULL);
+    /* Client certificates on a connect rule are fine. */
+    policy *p = load_ok(CONNECT_HEAD "certfile = server.pem\nkeyfile = server.key\n");
+    cr_assert_not_null(p->rules[0].certfile);
+    policy_free(p);
+}
+
+Test(policy, unreachable_rules)
+{
+    load_err("[all]\ndirection = connect\nverify = verify_none\nmatch = 10.0.0.1:1, *:*\n"
+             "[later]\ndirection = connect\nverify = verify_none\nmatch = 127.0.0.1:443\n",
+             8, "[later] match:", "rule [later] can never match: [all] line 1 matches everything first",
+             NULL);
+    load_err("[net]\ndirection = connect\nverify = verify_none\nmatch = 10.0.0.0/8:*\n"
+             "[host]\ndirection = connect\nverify = verify_none\nmatch = 10.1.2.3:443, "
+             "[::ffff:10.9.9.9]:80\n",
+             8, "rule [host] can never match: [net] line 1", NULL);
+    load_err("[g]\ndirection = connect\nverify = verify_none\nmatch = *.example.com:443\n"
+             "[h]\ndirection = connect\nverify = verify_none\nmatch = WWW.example.com:443\n",
+             8, "rule [h] can never match", NULL);
+    /* Another direction, a wider port or a partly new address range is reachable. */
+    policy *p = load_ok("[all]\ndirection = connect\nverify = verify_none\nmatch = *:*\n"
+                        ACCEPT_HEAD
+                        "[net]\ndirection = accept\nmatch = 10.0.0.0/8:443\ncertfile = server.pem\n"
+                        "[wider]\ndirection = accept\nmatch = 10.0.0.0/8:*, 10.1.0.0/16:443\n"
+                        "certfile = server.pem\n"
+                        "[v6]\ndirection = accept\nmatch = [::ffff:0:0]/96:443\n"
+                        "certfile = server.pem\n");
+    cr_assert_eq(p->n_rules, 5);
+    policy_free(p);
+}
+
+/* ---- syntax and file errors --------------------------------------------- */
+
+Test(policy, syntax)
+{
+    load_err("direction = connect\n" CONNECT_HEAD, 1, "direction:", "outside any section", NULL);
+    load_err("[up\n", 1, "no ']'", NULL);
+    load_err("[up] junk\n", 1, "text after ']'", NULL);
+    load_err("[bad name]\n", 1, "not a section name", NULL);
+    load_err("[]\n", 1, "not a section name", NULL);
+    load_err(CONNECT_HEAD "verify\n", 5, "expected KEY = VALUE", NULL);
+    load_err(CONNECT_HEAD "= verify_none\n", 5, "no key before '='", NULL);
+    load_err(CONNECT_HEAD "verify =\n", 5, "[up] verify:", "empty value", NULL);
+}
+
+Test(policy, empty_and_missing_files)
+{
+    policy *p = (policy *)0x1;
+    cr_assert_eq(try_load("; nothing here\n[global]\nlog = stderr\n", &p), -1);
+    cr_assert_null(p);
+    cr_assert_not_null(strstr(errbuf, "policy.ini: no rules"), "%s", errbuf);
+
+    cr_assert_eq(policy_load("no-such-policy.ini", &p, errbuf, sizeof errbuf), -1);
+    cr_assert_str_eq(errbuf, "no-such-policy.ini: cannot open: No such file or directory");
+    cr_assert_eq(policy_load(tmpdir, &p, errbuf, sizeof errbuf), -1);
+    cr_assert_not_null(strstr(errbuf, ": cannot open: Is a directory"), "%s", errbuf);
+    /* A tiny error buffer is truncated, never overrun. */
+    char small[8];
+    cr_assert_eq(policy_load("no-such-policy.ini", &p, small, sizeof small), -1);
+    cr_assert_str_eq(small, "no-such");
+    cr_assert_eq(policy_load("no-such-policy.ini", &p, NULL, 0), -1);
+}
+
+Test(policy, nul_byte)
+{
+    write_file("policy.ini", CONNECT_HEAD);
+    FILE *f = fopen(policy_path("policy.ini"), "a");
+    cr_assert_not_null(f);
+    fwrite("depth = 1\0\n", 1, 11, f);
+    fclose(f);
+    policy *p = NULL;
+    cr_assert_eq(policy_load(policy_path("policy.ini"), &p, errbuf, sizeof errbuf), -1);
+    cr_assert_not_null(strstr(errbuf, "policy.ini:5: a NUL byte"), "%s", errbuf);
+}
+
+Test(policy, comments_bom_indentation)
+{
+    policy *p = load_ok("\xEF\xBB\xBF; a comment\n# another\n\n[up]   ; the upstream\n"
+                        "  direction = connect ; inline comment\n\tmatch : 127.0.0.1:8443\n"
+                        "cacertfile=ca.pem\n");
+    cr_assert_eq(p->rules[0].line, 4);
+    cr_assert_eq(p->rules[0].key_line[POLICY_KEY_DIRECTION], 5);
+    cr_assert_eq(p->rules[0].key_line[POLICY_KEY_MATCH], 6);
+    cr_assert_eq(p->rules[0].matches[0].port, 8443);
+    cr_assert_str_eq(p->rules[0].cacertfile + strlen(tmpdir), "/ca.pem");
+    policy_free(p);
+}
+
+/* ---- matching ----------------------------------------------------------- */
+
+static struct sockaddr_storage ss;
+
+static const struct sockaddr *sa(const char *ip, int port)
+{
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    } else {
+        cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1, "bad test address %s", ip);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+    }
+    return (const struct sockaddr *)&ss;
+}
+
+static const char *found(const policy *p, policy_direction d, const char *ip, int port,
+                         const char *host)
+{
+    const policy_rule *r = policy_find(p, d, sa(ip, port), host);
+    return r ? r->name : "-";
+}
+
+#define NONE_C "direction = connect\nverify = verify_none\n"
+
+Test(policy, match_ipv4_and_cidr_edges)
+{
+    policy *p = load_ok("[one]\n" NONE_C "match = 192.0.2.7:443\n"
+                        "[net]\n" NONE_C "match = 10.0.0.0/8:443\n"
+                        "[all4]\n" NONE_C "match = 0.0.0.0/0:443\n");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.7", 443, NULL), "one");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.8", 443, NULL), "all4");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "10.0.0.0", 443, NULL), "net");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "10.255.255.255", 443, NULL), "net");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "11.0.0.0", 443, NULL), "all4");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "9.255.255.255", 443, NULL), "all4");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "10.1.1.1", 444, NULL), "-", "port differs");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::1", 443, NULL), "-", "/0 of IPv4 is not IPv6");
+    /* IPv4-mapped IPv6 addresses match IPv4 entries. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::ffff:192.0.2.7", 443, NULL), "one");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::ffff:10.2.3.4", 443, NULL), "net");
+    policy_free(p);
+
+    p = load_ok("[odd]\n" NONE_C "match = 172.16.0.0/12:*, 192.168.1.128/25:*\n");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "172.31.255.255", 1, NULL), "odd");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "172.32.0.0", 1, NULL), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.168.1.128", 2, NULL), "odd");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.168.1.127", 2, NULL), "-");
+    policy_free(p);
+}
+
+Test(policy, match_ipv6)
+{
+    policy *p = load_ok("[lo]\n" NONE_C "match = [::1]:8443\n"
+                        "[ula]\n" NONE_C "match = [fd00::]/8:*\n"
+                        "[mapped]\n" NONE_C "match = [::ffff:127.0.0.0]/104:80\n"
+                        "[all6]\n" NONE_C "match = [::]/0:443\n");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::1", 8443, NULL), "lo");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::1", 8444, NULL), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "fdff:1::2", 5, NULL), "ula");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "fe00::1", 5, NULL), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "2001:db8::1", 443, NULL), "all6");
+    /* An IPv6 entry inside ::ffff:0:0/96 is an IPv4 entry: both spellings fit. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "127.1.2.3", 80, NULL), "mapped");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::ffff:127.1.2.3", 80, NULL), "mapped");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "128.0.0.1", 80, NULL), "-");
+    /* [::]/0 means IPv6: IPv4 peers are not swept in. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "8.8.8.8", 443, NULL), "-");
+    policy_free(p);
+}
+
+Test(policy, match_any_ports_hosts_and_order)
+{
+    policy *p = load_ok("[web]\n" NONE_C "match = *.Example.COM:443, localhost:25\n"
+                        "[first]\n" NONE_C "match = 127.0.0.1:*\n"
+                        "[second]\n" NONE_C "match = 127.0.0.1:80, 127.0.0.2:80\n"
+                        "[anyaddr]\n" NONE_C "match = *:993\n"
+                        "[srv]\ndirection = accept\nmatch = *:80\ncertfile = server.pem\n");
+    /* Host globs: case-insensitive, need a name, port still applies. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.1", 443, "www.example.com"), "web");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.1", 443, "A.B.EXAMPLE.com."), "web");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.1", 443, "example.com"), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.1", 443, NULL), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "192.0.2.1", 80, "www.example.com"), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::1", 25, "LocalHost"), "web");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "::1", 25, "localhost.localdomain"), "-");
+    /* Port * and first match wins. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "127.0.0.1", 80, NULL), "first");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "127.0.0.1", 65535, NULL), "first");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "127.0.0.2", 80, NULL), "second");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "127.0.0.2", 81, NULL), "-");
+    /* '*' takes either family. */
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "203.0.113.9", 993, NULL), "anyaddr");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "2001:db8::9", 993, NULL), "anyaddr");
+    /* Directions are separate. */
+    cr_assert_str_eq(found(p, POLICY_ACCEPT, "127.0.0.1", 80, NULL), "srv");
+    cr_assert_str_eq(found(p, POLICY_ACCEPT, "127.0.0.1", 993, NULL), "-");
+    cr_assert_str_eq(found(p, POLICY_CONNECT, "10.0.0.1", 80, NULL), "-");
+    /* Not IP: no rule. */
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    cr_assert_null(policy_find(p, POLICY_CONNECT, &un, NULL));
+    cr_assert_null(policy_find(p, POLICY_CONNECT, NULL, NULL));
+    cr_assert_null(policy_find(NULL, POLICY_CONNECT, sa("127.0.0.1", 80), NULL));
+    policy_free(p);
+}
+
+/* ---- print -------------------------------------------------------------- */
+
+static void assert_same_bytes(const policy_bytes *a, const policy_bytes *b)
+{
+    cr_assert_eq(a->len, b->len);
+    cr_assert_eq(a->data == NULL, b->data == NULL);
+    if (a->data)
+        cr_assert_eq(memcmp(a->data, b->data, a->len), 0);
+}
+
+static void assert_same_str(const char *a, const char *b)
+{
+    cr_assert_eq(a == NULL, b == NULL, "%s vs %s", a ? a : "NULL", b ? b : "NULL");
+    if (a)
+        cr_assert_str_eq(a, b);
+}
+
+static void assert_same_policy(const policy *a, const policy *b)
+{
+    assert_same_str(a->log, b->log);
+    assert_same_str(a->keylog, b->keylog);
+    cr_assert_eq(a->log_level, b->log_level);
+    cr_assert_eq(a->handshake_timeout_ms, b->handshake_timeout_ms);
+    cr_assert_eq(a->n_rules, b->n_rules);
+    for (size_t i = 0; i < a->n_rules; i++) {
+        const policy_rule *x = &a->rules[i], *y = &b->rules[i];
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_eq(x->direction, y->direction);
+        cr_assert_eq(x->n_matches, y->n_matches);
+        for (size_t j = 0; j < x->n_matches; j++) {
+            const policy_match *m = &x->matches[j], *n = &y->matches[j];
+            cr_assert_eq(m->kind, n->kind);
+            cr_assert_eq(memcmp(m->addr, n->addr, 16), 0);
+            cr_assert_eq(m->prefix, n->prefix);
+            cr_assert_eq(m->port, n->port);
+            assert_same_str(m->host_glob, n->host_glob);
+        }
+        cr_assert_eq(x->verify_peer, y->verify_peer);
+        cr_assert_eq(x->fail_if_no_peer_cert, y->fail_if_no_peer_cert);
+        cr_assert_eq(x->depth, y->depth);
+        cr_assert_eq(x->secure_renegotiate, y->secure_renegotiate);
+        cr_assert_eq(x->reuse_sessions, y->reuse_sessions);
+        assert_same_str(x->certfile, y->certfile);
+        assert_same_str(x->keyfile, y->keyfile);
+        assert_same_str(x->cacertfile, y->cacertfile);
+        assert_same_str(x->dhfile, y->dhfile);
+        assert_same_str(x->password, y->password);
+        assert_same_str(x->ciphers, y->ciphers);
+        assert_same_str(x->versions, y->versions);
+        assert_same_str(x->alpn, y->alpn);
+        assert_same_str(x->server_name, y->server_name);
+        assert_same_bytes(&x->cert, &y->cert);
+        assert_same_bytes(&x->key, &y->key);
+        assert_same_bytes(&x->dh, &y->dh);
+        cr_assert_eq(x->n_cacerts, y->n_cacerts);
+        for (size_t j = 0; j < x->n_cacerts; j++)
+            assert_same_bytes(&x->cacerts[j], &y->cacerts[j]);
+    }
+}
+
+Test(policy, print_reparses_to_the_same_rules)
+{
+    uint8_t der[300] = {0x30, 0x82, 0x01, 0x28};
+    char *b64 = policy_b64_encode(der, sizeof der);
+    char *text = NULL;
+    cr_assert_geq(
+        asprintf(&text,
+                 "[global]\nlog = tls.log\nlog_level = warning\nkeylog = keys.log\n"
+                 "handshake_timeout = 2500\n"
+                 "[up]\ndirection = connect\nmatch = 127.0.0.1:8443, [::1]:*, 10.0.0.0/8:443, "
+                 "[fd00::]/8:*, *.example.com:443, *:9\nserver_name = localhost\n"
+                 "cacerts = %s, " DER_B64 "\ncacertfile = ca.pem\ndepth = 3\n"
+                 "versions = tlsv1.2, tlsv1.3\nciphers = AES128-SHA\nalpn = h2, http/1.1\n"
+                 "reuse_sessions = no\nsecure_renegotiate = off\n"
+                 "[web]\ndirection = accept\nmatch = *:8443\ncert = %s\nkey = " DER_B64 "\n"
+                 "password = pa ss\nverify = verify_peer\nfail_if_no_peer_cert = true\n"
+                 "cacertfile = sub/ca.pem\ndh = " DER_B64 "\n"
+                 "[plain]\ndirection = accept\nmatch = [::]/0:*\ncertfile = server.pem\n"
+                 "dhfile = dh.pem\n",
+                 b64, b64),
+        0);
+    policy *p = load_ok(text);
+    free(text);
+    free(b64);
+
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *mem = open_memstream(&out, &out_len);
+    cr_assert_not_null(mem);
+    policy_print(p, mem);
+    fclose(mem);
+    cr_assert_not_null(strstr(out, "[web]\ndirection = accept\nmatch = *:8443\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "match = 127.0.0.1:8443, [::1]:*, 10.0.0.0/8:443, "
+                                   "[fd00::]/8:*, *.example.com:443, *:9\n"),
+                       "%s", out);
+    cr_assert_not_null(strstr(out, "verify = verify_none  ; default"), "%s", out);
+    cr_assert_not_null(strstr(out, "log_level = warning\n"), "%s", out);
+
+    policy *q = NULL;
+    write_file("printed.ini", out);
+    cr_assert_eq(policy_load(policy_path("printed.ini"), &q, errbuf, sizeof errbuf), 0,
+                 "printed policy does not load: %s\n%s", errbuf, out);
+    assert_same_policy(p, q);
+    policy_free(q);
+    policy_free(p);
+    free(out);
+
+    policy_print(NULL, stdout); /* nothing, no crash */
+}
+
+/* ---- base64 ------------------------------------------------------------- */
+
+Test(base64, round_trip_and_strictness)
+{
+    uint8_t data[64];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof data; n++) {
+        char *s = policy_b64_encode(data, n);
+        cr_assert_not_null(s);
+        cr_assert_eq(strlen(s), (n + 2) / 3 * 4);
+        if (n == 0) {
+            free(s);
+            continue;
+        }
+        policy_bytes b;
+        size_t bad;
+        cr_assert_eq(policy_b64_decode(s, strlen(s), &b, &bad), 0, "length %zu: %s", n, s);
+        cr_assert_eq(b.len, n);
+        cr_assert_eq(memcmp(b.data, data, n), 0);
+        free(b.data);
+        free(s);
+    }
+    char *s = policy_b64_encode((const uint8_t *)"foobar", 6);
+    cr_assert_str_eq(s, "Zm9vYmFy");
+    free(s);
+    s = policy_b64_encode((const uint8_t *)"fo", 2);
+    cr_assert_str_eq(s, "Zm8=");
+    free(s);
+
+    struct {
+        const char *in;
+        size_t bad;
+    } wrong[] = {{"Zm8", 3}, {"Zm9=Zm8=", 3}, {"Zm9v YmFy", 4}, {"Zm9=", 2}, {"Zh==", 1},
+                 {"====", 0}, {"Zm-v", 2}, {"", 0}, {"Zm9vY", 5}};
+    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+        policy_bytes b = {(uint8_t *)0x1, 7};
+        size_t bad = 99;
+        cr_assert_eq(policy_b64_decode(wrong[i].in, strlen(wrong[i].in), &b, &bad), -1, "%s",
+                     wrong[i].in);
+        cr_assert_null(b.data);
+        cr_assert_eq(b.len, 0);
+        cr_assert_eq(bad, wrong[i].bad, "%s: bad at %zu", wrong[i].in, bad);
+    }
+}
