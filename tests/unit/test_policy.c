@@ -3,6 +3,7 @@
  * temporary folder per test. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -23,7 +24,7 @@ static char errbuf[2048];
 
 static void write_file(const char *name, const char *text)
 {
-    char path[512];
+    char path[1024];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f, "cannot write %s", path);
@@ -62,7 +63,7 @@ TestSuite(policy, .init = setup, .fini = teardown);
 
 static char *policy_path(const char *name)
 {
-    static char path[512];
+    static char path[1024];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     return path;
 }
@@ -892,4 +893,85 @@ Test(base64, round_trip_and_strictness)
         cr_assert_eq(b.len, 0);
         cr_assert_eq(bad, wrong[i].bad, "%s: bad at %zu", wrong[i].in, bad);
     }
+}
+
+/* ---- the example policies ----------------------------------------------- */
+
+/* Loads examples/policies/NAME from a copy placed as the repository has it,
+ * beside stand-ins for the test PKI files it names. */
+static policy *load_example(const char *name)
+{
+    const char *top = getenv("TOP");
+    char src[1024], dst[256], *text = NULL;
+    snprintf(src, sizeof src, "%s/examples/policies/%s", top && *top ? top : ".", name);
+    FILE *f = fopen(src, "r");
+    cr_assert_not_null(f, "cannot open %s (run from the top of the repository)", src);
+    size_t cap = 0;
+    ssize_t n = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    cr_assert_gt(n, 0);
+    static const char *const dirs[] = {"examples", "examples/policies", "build", "build/pki"};
+    for (size_t i = 0; i < 4; i++) {
+        if (mkdir(policy_path(dirs[i]), 0700) != 0)
+            cr_assert_eq(errno, EEXIST);
+    }
+    static const char *const pki[] = {"ca.pem", "server.pem", "server.key", "client.pem",
+                                      "client.key", "encrypted.pem", "encrypted.key", "dh.pem"};
+    for (size_t i = 0; i < sizeof pki / sizeof *pki; i++) {
+        snprintf(dst, sizeof dst, "build/pki/%s", pki[i]);
+        write_file(dst, "stand-in\n");
+    }
+    snprintf(dst, sizeof dst, "examples/policies/%s", name);
+    write_file(dst, text);
+    free(text);
+    policy *p = NULL;
+    cr_assert_eq(policy_load(policy_path(dst), &p, errbuf, sizeof errbuf), 0, "%s: %s", name,
+                 errbuf);
+    return p;
+}
+
+Test(policy, example_client)
+{
+    policy *p = load_example("client.ini");
+    cr_assert_eq(p->n_rules, 1);
+    const policy_rule *r = policy_find(p, POLICY_CONNECT, sa("127.0.0.1", 8443), NULL);
+    cr_assert_not_null(r);
+    cr_assert(r->verify_peer);
+    cr_assert_str_eq(r->server_name, "localhost");
+    cr_assert_not_null(strstr(r->cacertfile, "/examples/policies/../../build/pki/ca.pem"));
+    cr_assert_null(policy_find(p, POLICY_CONNECT, sa("127.0.0.1", 8444), NULL));
+    policy_free(p);
+}
+
+Test(policy, example_server)
+{
+    policy *p = load_example("server.ini");
+    const policy_rule *r = policy_find(p, POLICY_ACCEPT, sa("::", 8443), NULL);
+    cr_assert_not_null(r);
+    cr_assert_str_eq(r->name, "web");
+    cr_assert_not(r->verify_peer);
+    cr_assert_not_null(r->certfile);
+    cr_assert_not_null(r->keyfile);
+    policy_free(p);
+}
+
+Test(policy, example_full_names_every_key)
+{
+    policy *p = load_example("full.ini");
+    cr_assert_eq(p->n_rules, 2);
+    cr_assert_not_null(p->keylog);
+    for (int g = 0; g < 4; g++)
+        cr_assert_gt(p->global_key_line[g], 0, "global key %d missing from full.ini", g);
+    /* Every rule key is set in one of the two rules or shown commented out. */
+    const policy_rule *c = &p->rules[0], *a = &p->rules[1];
+    for (int k = 0; k < POLICY_KEY_COUNT; k++) {
+        bool set = c->key_line[k] || a->key_line[k];
+        bool commented = k == POLICY_KEY_CACERTS || k == POLICY_KEY_CERT || k == POLICY_KEY_KEY ||
+                         k == POLICY_KEY_DH;
+        cr_assert(set || commented, "full.ini lacks %s", policy_key_name((policy_key)k));
+    }
+    cr_assert(a->fail_if_no_peer_cert);
+    cr_assert_str_eq(a->password, "secret");
+    cr_assert_str_eq(c->alpn, "h2, http/1.1");
+    policy_free(p);
 }
