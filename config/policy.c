@@ -789,6 +789,16 @@ static void finish_rule(loader *L, policy_rule *r)
         return;
     }
     bool connect = r->direction == POLICY_CONNECT;
+    for (size_t i = 0; !connect && i < r->n_matches; i++) {
+        if (r->matches[i].kind == POLICY_ADDR_HOST) {
+            /* A listening socket has no host name: such an entry could never match. */
+            fail(L, kl[POLICY_KEY_MATCH], n, "match",
+                 "'%s' can never match: host names only apply to connect rules (expected * or "
+                 "an address for an accept rule)",
+                 r->matches[i].host_glob);
+            return;
+        }
+    }
     if (!kl[POLICY_KEY_VERIFY])
         r->verify_peer = connect; /* secure by default: a client always verifies */
     for (size_t i = 0; i < 3; i++) {
@@ -837,7 +847,9 @@ static void finish_rule(loader *L, policy_rule *r)
              kl[POLICY_KEY_VERIFY] ? "" : ", the default for accept rules");
         return;
     }
-    if (r->verify_peer && !kl[POLICY_KEY_CACERTFILE] && !kl[POLICY_KEY_CACERTS]) {
+    /* Only connect rules: DESIGN.md's own [web] example asks for client
+     * certificates without naming a CA, so accept rules are left to the engine. */
+    if (connect && r->verify_peer && !kl[POLICY_KEY_CACERTFILE] && !kl[POLICY_KEY_CACERTS]) {
         if (kl[POLICY_KEY_VERIFY])
             fail(L, kl[POLICY_KEY_VERIFY], n, "verify",
                  "verify_peer needs cacertfile or cacerts to verify against (expected cacertfile "

@@ -527,7 +527,6 @@ Test(policy, rule_semantics)
              "needs cacertfile or cacerts", NULL);
     load_err("[up]\ndirection = connect\nmatch = *:443\n", 1, "[up]:",
              "verifies the server by default", "cacertfile", NULL);
-    load_err(ACCEPT_HEAD "verify = verify_peer\n", 5, "[web] verify:", "needs cacertfile", NULL);
     load_err("[web]\ndirection = accept\nmatch = *:1\ncert = " DER_B64 "\n", 4, "[web] cert:",
              "key or keyfile", NULL);
     load_err(CONNECT_HEAD "keyfile = server.key\n", 5, "[up] keyfile:", "certfile or cert", NULL);
@@ -541,6 +540,13 @@ Test(policy, rule_semantics)
              "only applies to accept rules", NULL);
     load_err(ACCEPT_HEAD "server_name = example.com\n", 5, "[web] server_name:",
              "only applies to connect rules", NULL);
+    load_err("[web]\ndirection = accept\nmatch = *:1, localhost:443\ncertfile = server.pem\n", 3,
+             "[web] match:", "'localhost' can never match", "only apply to connect rules", NULL);
+    /* DESIGN.md's [web]: an accept rule may ask for client certificates without a CA here. */
+    policy *w = load_ok(ACCEPT_HEAD "verify = verify_peer\nfail_if_no_peer_cert = true\n");
+    cr_assert(w->rules[0].verify_peer);
+    cr_assert(w->rules[0].fail_if_no_peer_cert);
+    policy_free(w);
     /* Client certificates on a connect rule are fine. */
     policy *p = load_ok(CONNECT_HEAD "certfile = server.pem\nkeyfile = server.key\n");
     cr_assert_not_null(p->rules[0].certfile);
