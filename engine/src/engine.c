@@ -224,7 +224,12 @@ static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
         if (e->hsbuf.len - off < 4 + mlen)
             break;
         off += 4 + mlen;
+        unsigned epoch = e->rd_epoch;
         tls_hs_handle(e, m[0], m + 4, mlen, m, 4 + mlen);
+        if (epoch != e->rd_epoch && off < e->hsbuf.len && !(e->status & TLS_ST_FAILED))
+            /* RFC 8446 5.1: a key change must fall on a record boundary */
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                            "handshake data in the same record as a key change");
     }
     if (e->status & TLS_ST_FAILED) {
         e->hsbuf.len = 0;
@@ -255,7 +260,8 @@ static void process_records(tls_engine *e)
                             "record of unknown content type %u (is the peer speaking TLS?)", type);
             break;
         }
-        if ((ver >> 8) != 3 || (e->version && ver != e->version && e->connected_once)) {
+        uint16_t want_ver = e->version == TLS_TLS13 ? TLS_TLS12 : e->version;
+        if ((ver >> 8) != 3 || (e->version && ver != want_ver && e->connected_once)) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_PROTOCOL_VERSION,
                             "record with version 0x%04x", ver);
             break;
@@ -268,13 +274,36 @@ static void process_records(tls_engine *e)
         if (avail < TLS_RECORD_HEADER + len)
             break;
         e->in_off += TLS_RECORD_HEADER + len;
+        if (type == TLS_CT_CCS && e->version == TLS_TLS13) {
+            /* RFC 8446 5: a compatibility ChangeCipherSpec during the handshake is dropped */
+            if (!e->hs || len != 1 || h[TLS_RECORD_HEADER] != 1) {
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                                "ChangeCipherSpec in TLS 1.3 outside the handshake");
+                break;
+            }
+            continue;
+        }
         uint8_t *pt = NULL;
         size_t pt_len = 0;
+        if (type == TLS_CT_ALERT && e->rd.version == TLS_TLS13 && e->rd.suite && e->rd.seq == 0 && e->hs &&
+            len == 2) {
+            /* a TLS 1.3 peer that failed before it had our keys alerts in plaintext */
+            handle_alert(e, h + TLS_RECORD_HEADER, len);
+            continue;
+        }
         int alert = tls_rec_open(&e->rd, type, h + TLS_RECORD_HEADER, len, &pt, &pt_len);
         if (alert) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, alert, "cannot open a %s record of %zu bytes",
                             e->rd.suite ? "protected" : "plaintext", len);
             break;
+        }
+        if (e->rd.version == TLS_TLS13 && e->rd.suite) {
+            type = e->rd.inner_type;
+            if (type == TLS_CT_CCS || type < TLS_CT_CCS || type > TLS_CT_APPDATA) {
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                                "protected record of content type %u", type);
+                break;
+            }
         }
         switch (type) {
         case TLS_CT_CCS:
@@ -460,7 +489,7 @@ int tls_engine_renegotiate(tls_engine *e)
     if (!e->connected_once || e->hs || e->close_sent)
         return TLS_E_STATE;
     if (e->version >= TLS_TLS13)
-        return TLS_E_STATE;
+        return tls13_key_update(e, true); /* TLS 1.3 has no renegotiation: new keys instead */
     e->reneg_requested = true;
     if (e->err.code == TLS_E_RENEG_REJECTED)
         tls_err_clear(&e->err);

@@ -86,8 +86,36 @@ typedef enum {
     HS_S_WAIT_CV,
     HS_S_WAIT_CCS,
     HS_S_WAIT_FINISHED,
+    /* TLS 1.3 client */
+    HS13_C_WAIT_EE,
+    HS13_C_WAIT_CERT_CR,
+    HS13_C_WAIT_CERT,
+    HS13_C_WAIT_CV,
+    HS13_C_WAIT_FINISHED,
+    /* TLS 1.3 server */
+    HS13_S_WAIT_CH2,
+    HS13_S_WAIT_CERT,
+    HS13_S_WAIT_CV,
+    HS13_S_WAIT_FINISHED,
     HS_DONE,
 } tls_hs_state;
+
+/* A parsed ClientHello (server side), shared by the TLS 1.2 and 1.3 paths. */
+typedef struct tls_client_hello {
+    uint16_t version;
+    uint8_t random[32];
+    tls_rd session_id;
+    uint16_t suites[256];
+    size_t n_suites;
+    bool scsv_reneg, scsv_fallback;
+    bool has_reneg_ext;
+    tls_rd reneg_ext;
+    bool ecdhe_uncompressed; /* point formats: absent or includes uncompressed */
+    tls_rd alpn;
+    bool has_alpn;
+    bool has_versions, has_key_share, has_cookie, has_psk, has_early_data;
+    tls_rd versions, key_share, cookie;
+} tls_client_hello;
 
 /* What exists only while a handshake runs; freed (and wiped) after it. */
 typedef struct tls_hs {
@@ -126,6 +154,18 @@ typedef struct tls_hs {
     bool have_resume;
     bool client_sent_cert;
     uint16_t cv_scheme;
+    /* TLS 1.3 */
+    bool tls13;
+    bool hrr;                      /* a HelloRetryRequest was sent / received */
+    uint8_t key_share[160];        /* our public share */
+    size_t key_share_len;
+    uint8_t legacy_session_id[32]; /* client: sent; server: echoed */
+    size_t legacy_session_id_len;
+    uint8_t cookie[256];           /* client: HRR cookie to echo */
+    size_t cookie_len;
+    uint8_t hs_secret[48], c_hs[48], s_hs[48], master13[48];
+    uint8_t cr_context[255];       /* client: CertificateRequest context to echo */
+    size_t cr_context_len;
 } tls_hs;
 
 struct tls_engine {
@@ -173,6 +213,9 @@ struct tls_engine {
     size_t peer_cert_len;
     tls_bad_cert verify_result;
     char alpn[256];
+    /* TLS 1.3: application traffic secrets (KeyUpdate) and the read-key epoch */
+    uint8_t c_ap[48], s_ap[48];
+    unsigned rd_epoch;
 };
 
 /* engine.c */
@@ -204,6 +247,18 @@ int tls_client_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *r
 int tls_client_after_ccs(tls_engine *e);
 int tls_server_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len);
 
+/* hs13.c: TLS 1.3 */
+int tls13_client_hello_extensions(tls_engine *e, tls_wr *w); /* supported_versions + key_share */
+int tls13_client_server_hello(tls_engine *e, tls_rd *r, const uint8_t random[32], tls_rd sid,
+                              uint16_t suite_id, tls_rd exts);
+int tls13_client_handle(tls_engine *e, uint8_t type, tls_rd *msg);
+int tls13_server_start(tls_engine *e, tls_client_hello *ch);
+int tls13_server_handle(tls_engine *e, uint8_t type, tls_rd *msg);
+int tls_server_parse_hello(tls_engine *e, tls_rd *r, tls_client_hello *ch);
+int tls13_post_handshake(tls_engine *e, uint8_t type, tls_rd *msg);
+int tls13_key_update(tls_engine *e, bool request_peer);
+int tls_client_send_hello(tls_engine *e);
+
 /* session.c */
 void tls_cache_init(tls_session_cache *c);
 void tls_cache_free(tls_session_cache *c);
@@ -226,6 +281,10 @@ enum {
     TLS_HS_CERTIFICATE_VERIFY = 15,
     TLS_HS_CLIENT_KEY_EXCHANGE = 16,
     TLS_HS_FINISHED = 20,
+    TLS_HS_END_OF_EARLY_DATA = 5,
+    TLS_HS_ENCRYPTED_EXTENSIONS = 8,
+    TLS_HS_KEY_UPDATE = 24,
+    TLS_HS_MESSAGE_HASH = 254,
 };
 enum { TLS_CT_CCS = 20, TLS_CT_ALERT = 21, TLS_CT_HANDSHAKE = 22, TLS_CT_APPDATA = 23 };
 enum {
@@ -237,6 +296,15 @@ enum {
     TLS_EXT_ENCRYPT_THEN_MAC = 22,
     TLS_EXT_EXTENDED_MASTER_SECRET = 23,
     TLS_EXT_SESSION_TICKET = 35,
+    TLS_EXT_PRE_SHARED_KEY = 41,
+    TLS_EXT_EARLY_DATA = 42,
+    TLS_EXT_SUPPORTED_VERSIONS = 43,
+    TLS_EXT_COOKIE = 44,
+    TLS_EXT_PSK_KEY_EXCHANGE_MODES = 45,
+    TLS_EXT_CERTIFICATE_AUTHORITIES = 47,
+    TLS_EXT_POST_HANDSHAKE_AUTH = 49,
+    TLS_EXT_SIGNATURE_ALGORITHMS_CERT = 50,
+    TLS_EXT_KEY_SHARE = 51,
     TLS_EXT_RENEGOTIATION_INFO = 0xff01,
 };
 #define TLS_SCSV_RENEGOTIATION 0x00ff

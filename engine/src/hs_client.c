@@ -28,7 +28,7 @@ static bool is_ip_literal(const char *s)
 
 static bool suite_offered(const tls_engine *e, const tls_suite *s)
 {
-    for (uint16_t v = e->cfg->min_version; v <= e->cfg->max_version && v <= TLS_TLS12; v++)
+    for (uint16_t v = e->cfg->min_version; v <= e->cfg->max_version; v++)
         if (tls_suite_usable(s, v))
             return true;
     return false;
@@ -56,21 +56,43 @@ int tls_client_start(tls_engine *e)
             hs->offered_session_len = hs->resume.id_len;
         }
     }
+    /* TLS 1.3 middlebox compatibility (RFC 8446 D.4): a non-empty legacy_session_id */
+    if (!reneg && c->max_version >= TLS_TLS13 && !hs->offered_session_len) {
+        if (RAND_bytes(hs->legacy_session_id, 32) != 1)
+            return tls_engine_fail(e, TLS_E_INTERNAL, -1, "no random bytes");
+        hs->legacy_session_id_len = 32;
+    } else {
+        memcpy(hs->legacy_session_id, hs->offered_session, hs->offered_session_len);
+        hs->legacy_session_id_len = hs->offered_session_len;
+    }
+    return tls_client_send_hello(e);
+}
 
+/* Builds and sends the ClientHello from the handshake state (again after a
+ * HelloRetryRequest, with the same random and session id). */
+int tls_client_send_hello(tls_engine *e)
+{
+    tls_config *c = e->cfg;
+    tls_hs *hs = e->hs;
+    bool reneg = e->connected_once;
+    uint16_t max = c->max_version > TLS_TLS12 ? TLS_TLS12 : c->max_version;
+    if (reneg)
+        max = e->version;
+    bool offer13 = !reneg && c->max_version >= TLS_TLS13;
     tls_wr w = tls_wr_dynamic(512);
     tls_wr_u16(&w, max);
     tls_wr_bytes(&w, e->client_random, 32);
-    tls_wr_vec(&w, 1, hs->offered_session, hs->offered_session_len);
+    tls_wr_vec(&w, 1, hs->legacy_session_id, hs->legacy_session_id_len);
     size_t at = tls_wr_begin_vec(&w, 2);
     bool any_ecdhe = false, any_cbc = false;
     for (size_t i = 0; i < c->n_suites; i++) {
         const tls_suite *s = tls_suite_by_id(c->suites[i]);
         if (!s || !suite_offered(e, s))
             continue;
-        if (s->min_version > max)
+        if (s->min_version > (offer13 ? TLS_TLS13 : max))
             continue;
         tls_wr_u16(&w, s->info.id);
-        any_ecdhe |= s->kx == TLS_KX_ECDHE_RSA || s->kx == TLS_KX_ECDHE_ECDSA;
+        any_ecdhe |= s->kx == TLS_KX_ECDHE_RSA || s->kx == TLS_KX_ECDHE_ECDSA || s->kx == TLS_KX_TLS13;
         any_cbc |= tls_cipher_desc_get(s->cipher)->kind == TLS_CIPHER_CBC;
     }
     bool extensions = max > TLS_SSL3;
@@ -134,6 +156,10 @@ int tls_client_start(tls_engine *e)
         size_t a = tls_wr_begin_vec(&w, 2);
         tls_wr_vec(&w, 1, e->client_verify, reneg ? e->verify_len : 0);
         tls_wr_end_vec(&w, a, 2);
+        if (offer13 && tls13_client_hello_extensions(e, &w) != TLS_OK) {
+            tls_wr_free(&w);
+            return e->err.code;
+        }
         tls_wr_end_vec(&w, ext, 2);
     }
     hs->client_version = max;
@@ -174,6 +200,16 @@ static int server_hello(tls_engine *e, tls_rd *r)
         exts = tls_rd_vec(r, 2, 0, 0xffff);
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ServerHello");
+    /* supported_versions in the extensions means TLS 1.3 (RFC 8446 4.2.1) */
+    for (tls_rd scan = exts; have_exts && tls_rd_left(&scan);) {
+        uint16_t type = tls_rd_u16(&scan);
+        (void)tls_rd_vec(&scan, 2, 0, 0xffff);
+        if (!scan.bad && type == TLS_EXT_SUPPORTED_VERSIONS) {
+            if (compression != 0)
+                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server chose compression method %u", compression);
+            return tls13_client_server_hello(e, r, random, sid, suite_id, exts);
+        }
+    }
 
     if (version < c->min_version || version > hs->client_version)
         return FAIL(e, TLS_ALERT_PROTOCOL_VERSION, "the server chose %s, we allow %s..%s",
@@ -486,6 +522,7 @@ static int send_client_key_exchange(tls_engine *e)
     }
     case TLS_KX_DHE_RSA:
     case TLS_KX_DHE_DSS:
+        EVP_PKEY_free(hs->eph); /* a TLS 1.3 key share offered in the ClientHello */
         hs->eph = tls_dhe_keygen_from(hs->dh_p, hs->dh_p_len, hs->dh_g, hs->dh_g_len, pub, sizeof pub, &pub_len);
         if (!hs->eph) {
             rc = FAIL(e, TLS_ALERT_INSUFFICIENT_SECURITY, "the server's DH group is unacceptable: %s",
@@ -499,6 +536,7 @@ static int send_client_key_exchange(tls_engine *e)
         tls_wr_vec(&w, 2, pub, pub_len);
         break;
     default:
+        EVP_PKEY_free(hs->eph); /* a TLS 1.3 key share offered in the ClientHello */
         hs->eph = tls_ecdhe_keygen(hs->group, pub, sizeof pub, &pub_len);
         if (!hs->eph) {
             rc = tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "ECDHE key generation");

@@ -89,7 +89,7 @@ int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len, 
 {
     if (e->status & TLS_ST_FAILED)
         return e->err.code;
-    if (type == TLS_HS_HELLO_REQUEST) {
+    if (type == TLS_HS_HELLO_REQUEST && e->version != TLS_TLS13) {
         if (e->server)
             return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
                                    "HelloRequest sent to a server");
@@ -99,6 +99,10 @@ int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len, 
             return TLS_OK;
         int rc = handle_when_connected(e, type);
         return rc;
+    }
+    if (!e->hs && e->version == TLS_TLS13) {
+        tls_rd r = tls_rd_make(body, len);
+        return tls13_post_handshake(e, type, &r);
     }
     if (!e->hs) {
         int rc = handle_when_connected(e, type);
@@ -116,6 +120,8 @@ int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len, 
             return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "transcript");
     }
     tls_rd r = tls_rd_make(body, len);
+    if (hs->tls13 && hs->state != HS_C_WAIT_SH)
+        return e->server ? tls13_server_handle(e, type, &r) : tls13_client_handle(e, type, &r);
     return e->server ? tls_server_handle(e, type, &r, raw, raw_len)
                      : tls_client_handle(e, type, &r, raw, raw_len);
 }

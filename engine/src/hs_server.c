@@ -18,18 +18,6 @@
 
 static const uint16_t server_groups[] = {TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1};
 
-typedef struct client_hello {
-    uint16_t version;
-    tls_rd session_id;
-    uint16_t suites[256];
-    size_t n_suites;
-    bool scsv_reneg, scsv_fallback;
-    bool has_reneg_ext;
-    tls_rd reneg_ext;
-    bool ecdhe_uncompressed; /* point formats: absent or includes uncompressed */
-    tls_rd alpn;
-    bool has_alpn;
-} client_hello;
 
 static bool key_fits_kx(tls_kx kx, EVP_PKEY *key)
 {
@@ -55,7 +43,7 @@ static uint16_t pick_group(const tls_hs *hs)
     return 0;
 }
 
-static int parse_extensions(tls_engine *e, tls_rd *exts, client_hello *ch)
+static int parse_extensions(tls_engine *e, tls_rd *exts, tls_client_hello *ch)
 {
     tls_hs *hs = e->hs;
     uint16_t seen[64];
@@ -155,6 +143,22 @@ static int parse_extensions(tls_engine *e, tls_rd *exts, client_hello *ch)
                 return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed renegotiation_info");
             ch->has_reneg_ext = true;
             break;
+        case TLS_EXT_SUPPORTED_VERSIONS:
+            ch->versions = tls_rd_vec(&body, 1, 2, 254);
+            if (body.bad || !tls_rd_done(&body) || (ch->versions.len & 1))
+                return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed supported_versions");
+            ch->has_versions = true;
+            break;
+        case TLS_EXT_KEY_SHARE:
+            ch->key_share = body; /* validated by the TLS 1.3 path */
+            ch->has_key_share = true;
+            break;
+        case TLS_EXT_COOKIE:
+            ch->cookie = body;
+            ch->has_cookie = true;
+            break;
+        case TLS_EXT_PRE_SHARED_KEY: ch->has_psk = true; break;
+        case TLS_EXT_EARLY_DATA: ch->has_early_data = true; break;
         default: break; /* unknown extensions are ignored (RFC 5246 7.4.1.4) */
         }
     }
@@ -163,7 +167,7 @@ static int parse_extensions(tls_engine *e, tls_rd *exts, client_hello *ch)
 
 /* Server preference: the first of our suites the client offered that works
  * with the version, our key, a common group and a signature the client takes. */
-static const tls_suite *choose_suite(tls_engine *e, const client_hello *ch, uint16_t version)
+static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, uint16_t version)
 {
     tls_config *c = e->cfg;
     tls_hs *hs = e->hs;
@@ -188,7 +192,7 @@ static const tls_suite *choose_suite(tls_engine *e, const client_hello *ch, uint
     return NULL;
 }
 
-static bool try_resume(tls_engine *e, const client_hello *ch, uint16_t version)
+static bool try_resume(tls_engine *e, const tls_client_hello *ch, uint16_t version)
 {
     tls_hs *hs = e->hs;
     tls_config *c = e->cfg;
@@ -225,7 +229,7 @@ static void put_reneg_ext(tls_engine *e, tls_wr *w)
     tls_wr_end_vec(w, a, 2);
 }
 
-static bool send_server_hello(tls_engine *e, const client_hello *ch, bool sni_used)
+static bool send_server_hello(tls_engine *e, const tls_client_hello *ch, bool sni_used)
 {
     tls_wr w = tls_wr_dynamic(256);
     tls_wr_u16(&w, e->version);
@@ -369,16 +373,14 @@ static bool send_certificate_request(tls_engine *e)
     return ok;
 }
 
-static int client_hello_msg(tls_engine *e, tls_rd *r)
+/* Parses a ClientHello into ch (also used for the second one after a
+ * HelloRetryRequest). */
+int tls_server_parse_hello(tls_engine *e, tls_rd *r, tls_client_hello *ch)
 {
-    tls_config *c = e->cfg;
-    tls_hs *hs = e->hs;
-    client_hello ch;
-    memset(&ch, 0, sizeof ch);
-    uint8_t random[32];
-    ch.version = tls_rd_u16(r);
-    tls_rd_copy(r, random, 32);
-    ch.session_id = tls_rd_vec(r, 1, 0, 32);
+    memset(ch, 0, sizeof *ch);
+    ch->version = tls_rd_u16(r);
+    tls_rd_copy(r, ch->random, 32);
+    ch->session_id = tls_rd_vec(r, 1, 0, 32);
     tls_rd suites = tls_rd_vec(r, 2, 2, 0xfffe);
     tls_rd comp = tls_rd_vec(r, 1, 1, 255);
     if (r->bad || (suites.len & 1))
@@ -386,11 +388,11 @@ static int client_hello_msg(tls_engine *e, tls_rd *r)
     while (tls_rd_left(&suites)) {
         uint16_t id = tls_rd_u16(&suites);
         if (id == TLS_SCSV_RENEGOTIATION)
-            ch.scsv_reneg = true;
+            ch->scsv_reneg = true;
         else if (id == TLS_SCSV_FALLBACK)
-            ch.scsv_fallback = true;
-        else if (ch.n_suites < sizeof ch.suites / sizeof *ch.suites)
-            ch.suites[ch.n_suites++] = id;
+            ch->scsv_fallback = true;
+        else if (ch->n_suites < sizeof ch->suites / sizeof *ch->suites)
+            ch->suites[ch->n_suites++] = id;
     }
     bool null_comp = false;
     while (tls_rd_left(&comp))
@@ -401,9 +403,55 @@ static int client_hello_msg(tls_engine *e, tls_rd *r)
         tls_rd exts = tls_rd_vec(r, 2, 0, 0xffff);
         if (r->bad || !tls_rd_done(r))
             return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ClientHello extensions block");
-        int rc = parse_extensions(e, &exts, &ch);
+        int rc = parse_extensions(e, &exts, ch);
         if (rc)
             return rc;
+    }
+    return TLS_OK;
+}
+
+/* ALPN: our preference among the client's (RFC 7301 3.2) */
+static int select_alpn(tls_engine *e, const tls_client_hello *ch)
+{
+    tls_config *c = e->cfg;
+    e->alpn[0] = '\0';
+    if (!ch->has_alpn || !c->n_alpn)
+        return TLS_OK;
+    for (size_t i = 0; i < c->n_alpn && !e->alpn[0]; i++) {
+        tls_rd l = ch->alpn;
+        while (tls_rd_left(&l)) {
+            tls_rd name = tls_rd_vec(&l, 1, 1, 255);
+            if (name.len == strlen(c->alpn[i]) && !memcmp(name.p, c->alpn[i], name.len)) {
+                strcpy(e->alpn, c->alpn[i]);
+                break;
+            }
+        }
+    }
+    if (!e->alpn[0])
+        return FAIL(e, TLS_ALERT_NO_APPLICATION_PROTOCOL, "no ALPN protocol in common");
+    return TLS_OK;
+}
+
+static int client_hello_msg(tls_engine *e, tls_rd *r)
+{
+    tls_config *c = e->cfg;
+    tls_hs *hs = e->hs;
+    tls_client_hello ch;
+    int prc = tls_server_parse_hello(e, r, &ch);
+    if (prc)
+        return prc;
+    const uint8_t *random = ch.random;
+    /* TLS 1.3 when the client lists it in supported_versions (RFC 8446 4.2.1) */
+    if (!e->connected_once && ch.has_versions && c->max_version >= TLS_TLS13) {
+        bool v13 = false;
+        for (tls_rd v = ch.versions; tls_rd_left(&v) >= 2;)
+            v13 |= tls_rd_u16(&v) == TLS_TLS13;
+        if (v13) {
+            memcpy(e->client_random, ch.random, 32);
+            hs->client_version = TLS_TLS13;
+            int rc = select_alpn(e, &ch);
+            return rc ? rc : tls13_server_start(e, &ch);
+        }
     }
     hs->client_version = ch.version;
 
@@ -457,22 +505,9 @@ static int client_hello_msg(tls_engine *e, tls_rd *r)
     if (version == TLS_SSL3)
         hs->peer_ems = hs->peer_etm = false;
 
-    /* ALPN: our preference among the client's (RFC 7301 3.2) */
-    e->alpn[0] = '\0';
-    if (ch.has_alpn && c->n_alpn) {
-        for (size_t i = 0; i < c->n_alpn && !e->alpn[0]; i++) {
-            tls_rd l = ch.alpn;
-            while (tls_rd_left(&l)) {
-                tls_rd name = tls_rd_vec(&l, 1, 1, 255);
-                if (name.len == strlen(c->alpn[i]) && !memcmp(name.p, c->alpn[i], name.len)) {
-                    strcpy(e->alpn, c->alpn[i]);
-                    break;
-                }
-            }
-        }
-        if (!e->alpn[0])
-            return FAIL(e, TLS_ALERT_NO_APPLICATION_PROTOCOL, "no ALPN protocol in common");
-    }
+    int arc = select_alpn(e, &ch);
+    if (arc)
+        return arc;
 
     bool sni_used = e->server_name[0] != '\0';
     if (try_resume(e, &ch, version)) {

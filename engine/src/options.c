@@ -154,6 +154,21 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
         }
     }
     c->n_suites = k;
+    /* no TLS 1.3 suite, no TLS 1.3 (and the reverse for the versions below) */
+    bool any13 = false, any12 = false;
+    for (size_t i = 0; i < k; i++) {
+        const tls_suite *s = tls_suite_by_id(c->suites[i]);
+        any13 |= s->kx == TLS_KX_TLS13;
+        any12 |= s->kx != TLS_KX_TLS13;
+    }
+    if (!any13 && c->max_version == TLS_TLS13 && c->min_version < TLS_TLS13) {
+        c->versions &= ~(unsigned)TLS_VMASK_TLS13;
+        c->max_version = TLS_TLS12;
+    }
+    if (!any12 && c->min_version < TLS_TLS13 && c->max_version == TLS_TLS13) {
+        c->versions = TLS_VMASK_TLS13;
+        c->min_version = TLS_TLS13;
+    }
     if (!k) {
         rc = tls_err_set(err, TLS_E_BADARG, -1, "ciphers: no suite of the list works with versions %s..%s",
                          tls_version_name(c->min_version), tls_version_name(c->max_version));

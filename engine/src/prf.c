@@ -352,3 +352,14 @@ void tls_keylog_line(const uint8_t client_random[32], const uint8_t ms[48], char
     }
     *p = '\0';
 }
+
+bool tls_hmac(tls_hash_id h, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
+              const uint8_t *d2, size_t l2, uint8_t *out)
+{
+    EVP_MAC_CTX *ctx = hmac_new(h, key, key_len);
+    size_t n = 0;
+    bool ok = ctx && (!l1 || EVP_MAC_update(ctx, d1, l1)) && (!l2 || EVP_MAC_update(ctx, d2, l2)) &&
+              EVP_MAC_final(ctx, out, &n, EVP_MAX_MD_SIZE);
+    EVP_MAC_CTX_free(ctx);
+    return ok && n == tls_hash_len(h);
+}

@@ -60,4 +60,8 @@ bool tls_ssl3_cert_verify_hash(const uint8_t ms[48], const uint8_t *transcript, 
  * The line holds the master secret: the caller wipes it. */
 void tls_keylog_line(const uint8_t client_random[32], const uint8_t ms[48], char *buf, size_t len);
 
+/* HMAC-<h>(key, d1 || d2) into out (tls_hash_len(h) bytes); for TLS 1.3's HKDF. */
+bool tls_hmac(tls_hash_id h, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
+              const uint8_t *d2, size_t l2, uint8_t *out);
+
 #endif

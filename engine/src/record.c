@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "ct.h"
 #include "err.h"
+#include "tls13.h"
 
 /* SSL 3.0 pad_1/pad_2 lengths (RFC 6101 5.2.3.1) */
 #define SSL3_PAD_MD5 48
@@ -200,7 +201,7 @@ fail:
 
 size_t tls_rec_prefix_len(const tls_rec_crypto *rc)
 {
-    if (!rc->suite)
+    if (!rc->suite || rc->version == TLS_TLS13)
         return 0;
     if (rc->cd->kind == TLS_CIPHER_AEAD)
         return rc->cd->explicit_iv;
@@ -211,6 +212,8 @@ size_t tls_rec_overhead(const tls_rec_crypto *rc)
 {
     if (!rc->suite)
         return 0;
+    if (rc->version == TLS_TLS13)
+        return 1 + rc->cd->tag_len; /* inner content type + tag */
     switch (rc->cd->kind) {
     case TLS_CIPHER_STREAM: return rc->mac_len;
     case TLS_CIPHER_CBC: return tls_rec_prefix_len(rc) + rc->mac_len + rc->cd->block_len;
@@ -255,6 +258,8 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
     if (!rc || !out || !out_len || len > TLS_MAX_PLAINTEXT || (len && !pt) ||
         rc->seq == UINT64_MAX)
         return false;
+    if (rc->version == TLS_TLS13 && rc->suite)
+        return tls13_rec_seal(rc, type, pt, len, out, cap, out_len);
     const tls_cipher_desc *cd = rc->cd;
     size_t pre = tls_rec_prefix_len(rc), maclen = rc->mac_len, padlen = 0, flen = len;
     if (rc->suite) {
@@ -483,6 +488,8 @@ int tls_rec_open(tls_rec_crypto *rc, uint8_t type, uint8_t *frag, size_t len, ui
     if (!rc || (!frag && len) || !pt || !pt_len || rc->seq == UINT64_MAX)
         return TLS_ALERT_INTERNAL_ERROR;
     int alert;
+    if (rc->version == TLS_TLS13 && rc->suite)
+        return tls13_rec_open(rc, type, frag, len, pt, pt_len);
     if (!rc->suite) {
         if (len > TLS_MAX_PLAINTEXT)
             return TLS_ALERT_RECORD_OVERFLOW;

@@ -20,6 +20,7 @@
 #define TLS_MAX_PLAINTEXT 16384
 /* RFC 5246 6.2.3: ciphertext fragment at most 2^14 + 2048 */
 #define TLS_MAX_CIPHERTEXT (16384 + 2048)
+#define TLS_CT_APPLICATION_DATA13 23 /* TLS 1.3's outer content type */
 
 typedef struct tls_rec_crypto {
     const tls_suite *suite;      /* NULL: no protection (null cipher) */
@@ -41,8 +42,9 @@ typedef struct tls_rec_crypto {
     size_t mac_len;
     unsigned mac_block_shift;    /* log2 of the hash block size */
     size_t mac_prefix;           /* bytes hashed before the content: key block + header */
-    uint8_t iv[16];              /* AEAD fixed IV (GCM 4 bytes, ChaCha20 12) */
+    uint8_t iv[16];              /* AEAD fixed IV (GCM 4 bytes, ChaCha20 12; TLS 1.3: 12) */
     uint64_t seq;
+    uint8_t inner_type;          /* TLS 1.3: the content type found in the last opened record */
 } tls_rec_crypto;
 
 /* Keys come from the key block; iv may be NULL for TLS 1.1+ CBC and for

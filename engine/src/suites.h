@@ -77,7 +77,8 @@ typedef struct tls_suite {
 /* Protocol versions this build implements, and the default set (always
  * intersected with the available one). TLS 1.3 joins AVAILABLE when it exists. */
 #ifndef TLS_AVAILABLE_VERSIONS /* -D override: lets the tests run both ways */
-#define TLS_AVAILABLE_VERSIONS (TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12)
+#define TLS_AVAILABLE_VERSIONS \
+    (TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12 | TLS_VMASK_TLS13)
 #endif
 #define TLS_DEFAULT_VERSIONS (TLS_VMASK_TLS12 | TLS_VMASK_TLS13)
 

@@ -37,7 +37,7 @@ ParameterizedTestParameters(handshake, every_version_and_suite)
     size_t count = tls_cipher_suites(all, 128);
     for (size_t i = 0; i < count; i++) {
         const tls_suite *s = tls_suite_from_info(all[i]);
-        for (uint16_t v = TLS_SSL3; v <= TLS_TLS12; v++)
+        for (uint16_t v = TLS_SSL3; v <= TLS_TLS13; v++)
             if (s && tls_suite_usable(s, v) && n < 512)
                 combos[n++] = (combo){all[i]->id, v};
     }
@@ -170,10 +170,25 @@ static void world_free(world *w)
     tls_config_free(w->sc);
 }
 
-Test(handshake, defaults_pick_tls12_forward_secret_aead)
+Test(handshake, defaults_pick_tls13)
 {
     world w;
     world_init(&w);
+    cr_assert(world_connect(&w));
+    cr_assert_eq(tls_engine_version(w.c), TLS_TLS13);
+    cr_assert_eq(tls_engine_version(w.s), TLS_TLS13);
+    cr_assert_eq(tls_engine_suite(w.c)->id, 0x1301);
+    cr_assert(pair_transfer(w.c, w.s, 70000));
+    cr_assert(pair_transfer(w.s, w.c, 70000));
+    world_free(&w);
+}
+
+Test(handshake, tls12_defaults_pick_forward_secret_aead)
+{
+    world w;
+    world_init(&w);
+    w.co.versions = TLS_VMASK_TLS12 | TLS_VMASK_TLS13;
+    w.so.versions = TLS_VMASK_TLS12;
     cr_assert(world_connect(&w));
     cr_assert_eq(tls_engine_version(w.c), TLS_TLS12);
     const tls_suite *s = tls_suite_by_id(tls_engine_suite(w.c)->id);
@@ -184,10 +199,90 @@ Test(handshake, defaults_pick_tls12_forward_secret_aead)
     world_free(&w);
 }
 
+Test(handshake, tls13_key_update_both_ways)
+{
+    world w;
+    world_init(&w);
+    cr_assert(world_connect(&w));
+    uint8_t before[48];
+    memcpy(before, w.c->c_ap, 48);
+    cr_assert_eq(tls_engine_renegotiate(w.c), TLS_OK); /* KeyUpdate(update_requested) */
+    cr_assert(pair_transfer(w.c, w.s, 5000));
+    cr_assert(pair_transfer(w.s, w.c, 5000));
+    cr_assert(memcmp(before, w.c->c_ap, 48) != 0, "client write secret moved on");
+    cr_assert(memcmp(w.c->s_ap, w.s->s_ap, 48) == 0, "server answered with its own update");
+    cr_assert_eq(tls_engine_renegotiate(w.s), TLS_OK);
+    cr_assert(pair_transfer(w.s, w.c, 5000));
+    cr_assert(pair_transfer(w.c, w.s, 5000));
+    world_free(&w);
+}
+
+Test(handshake, tls13_client_certificate)
+{
+    world w;
+    world_init(&w);
+    w.so.verify = TLS_VERIFY_PEER;
+    w.so.fail_if_no_peer_cert = true;
+    w.so.cacertfile = pki("ca.pem");
+    w.co.certfile = pki("client.pem");
+    w.co.keyfile = pki("client.key");
+    cr_assert(world_connect(&w));
+    cr_assert_eq(tls_engine_version(w.s), TLS_TLS13);
+    const uint8_t *der;
+    size_t len;
+    cr_assert_eq(tls_engine_peercert(w.s, &der, &len), TLS_OK);
+    world_free(&w);
+}
+
+Test(handshake, tls13_client_certificate_required_but_missing)
+{
+    world w;
+    world_init(&w);
+    w.so.verify = TLS_VERIFY_PEER;
+    w.so.fail_if_no_peer_cert = true;
+    w.so.cacertfile = pki("ca.pem");
+    cr_assert(!world_connect(&w));
+    cr_assert_eq(tls_engine_error(w.s)->bad_cert, TLS_BAD_CERT_NO_PEER_CERT);
+    cr_assert_eq(tls_engine_error(w.c)->alert, TLS_ALERT_CERTIFICATE_REQUIRED);
+    world_free(&w);
+}
+
+static void keylog_append(const char *line, void *arg)
+{
+    strncat((char *)arg, line, 4000 - strlen((char *)arg) - 2);
+    strcat((char *)arg, "\n");
+}
+
+Test(handshake, tls13_keylog_has_the_four_traffic_secrets)
+{
+    world w;
+    world_init(&w);
+    static char lines[4096];
+    lines[0] = '\0';
+    w.co.keylog = keylog_append;
+    w.co.keylog_arg = lines;
+    cr_assert(world_connect(&w));
+    const char *labels[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET ", "SERVER_HANDSHAKE_TRAFFIC_SECRET ",
+                            "CLIENT_TRAFFIC_SECRET_0 ", "SERVER_TRAFFIC_SECRET_0 "};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_not_null(strstr(lines, labels[i]), "%s missing in:\n%s", labels[i], lines);
+    char ap[200] = "CLIENT_TRAFFIC_SECRET_0 ";
+    size_t n = strlen(ap);
+    for (int i = 0; i < 32; i++)
+        n += (size_t)sprintf(ap + n, "%02x", w.c->client_random[i]);
+    ap[n++] = ' ';
+    for (int i = 0; i < 32; i++)
+        n += (size_t)sprintf(ap + n, "%02x", w.s->c_ap[i]);
+    ap[n] = '\0';
+    cr_assert_not_null(strstr(lines, ap), "client traffic secret line");
+    world_free(&w);
+}
+
 Test(handshake, resumption_by_session_id)
 {
     world w;
     world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
     cr_assert(world_connect(&w));
     cr_assert(!tls_engine_session_reused(w.c));
     uint8_t ms[48];
@@ -207,6 +302,7 @@ Test(handshake, no_resumption_when_disabled)
 {
     world w;
     world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
     w.so.reuse_sessions = false;
     cr_assert(world_connect(&w));
     cr_assert(world_connect(&w));
@@ -229,6 +325,7 @@ Test(handshake, renegotiation_by_client_and_by_server)
 {
     world w;
     world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
     cr_assert(world_connect(&w));
     uint8_t old[48];
     memcpy(old, w.c->master, 48);
@@ -247,6 +344,7 @@ Test(handshake, client_certificate_required_but_missing)
 {
     world w;
     world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
     w.so.verify = TLS_VERIFY_PEER;
     w.so.fail_if_no_peer_cert = true;
     w.so.cacertfile = pki("ca.pem");
@@ -460,6 +558,7 @@ Test(handshake, keylog_line_matches_master_secret)
 {
     world w;
     world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
     static char line[256];
     w.co.keylog = keylog_capture;
     w.co.keylog_arg = line;

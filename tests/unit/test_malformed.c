@@ -152,6 +152,8 @@ static const case_def cases[] = {
     {"CertificateVerify", "ECDHE-RSA-AES128-GCM-SHA256", TLS_VMASK_TLS12, true, true, 15, false},
     {"CertificateVerify(TLS1.0)", "AES128-SHA", TLS_VMASK_TLS10, true, true, 15, false},
     {"ServerKeyExchange(TLS1.0)", "ECDHE-RSA-AES128-SHA", TLS_VMASK_TLS10, false, false, 12, false},
+    {"ClientHello(TLS1.3)", "TLS_AES_128_GCM_SHA256", TLS_VMASK_TLS13, false, true, 1, false},
+    {"ServerHello(TLS1.3)", "TLS_AES_128_GCM_SHA256", TLS_VMASK_TLS13, false, false, 2, false},
 };
 
 static size_t body_len_of(const case_def *cd)
