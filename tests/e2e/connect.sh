@@ -12,7 +12,7 @@ PORT=$(free_port)
 s_server "$PORT" "$PKI/server.pem" "$PKI/server.key" -tls1_2 || fail setup "s_server did not start"
 write_policy "$T/ok.ini" "[global]" "log_level = info" "" "[upstream]" "direction = connect" \
     "match = 127.0.0.1:$PORT" "verify = verify_peer" "cacertfile = $PKI/ca.pem"
-out=$(timeout 20 "$TLSSHIM" -c "$T/ok.ini" curl -sS -m 10 "http://127.0.0.1:$PORT/$MARK" 2>"$T/ok.err")
+out=$(timeout 20 "$TLSSHIM" -c "$T/ok.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$PORT/$MARK" 2>"$T/ok.err")
 rc=$?
 if [ $rc = 0 ] && grep -q "s_server" <<<"$out"; then
     pass curl_connect_tls12
@@ -54,7 +54,7 @@ bad_server() { # NAME CERT KEY EXPECTED-REASON
     s_server "$port" "$cert" "$key" -tls1_2 || { fail "$name" "s_server did not start"; return; }
     write_policy "$T/$name.ini" "[global]" "log_level = info" "" "[up]" "direction = connect" \
         "match = 127.0.0.1:$port" "server_name = localhost" "cacertfile = $PKI/ca.pem"
-    out=$(timeout 20 "$TLSSHIM" -c "$T/$name.ini" curl -sS -m 10 "http://127.0.0.1:$port/" 2>"$T/$name.err")
+    out=$(timeout 20 "$TLSSHIM" -c "$T/$name.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$port/" 2>"$T/$name.err")
     rc=$?
     if [ $rc = 0 ]; then
         fail "$name" "curl succeeded against a bad certificate"
@@ -75,7 +75,7 @@ RAW=$(free_port)
 raw_listener "$RAW" "$T/raw.bytes" || fail setup "raw listener did not start"
 write_policy "$T/raw.ini" "[global]" "log_level = info" "handshake_timeout = 2000" "" "[up]" \
     "direction = connect" "match = 127.0.0.1:$RAW" "cacertfile = $PKI/ca.pem"
-timeout 20 "$TLSSHIM" -c "$T/raw.ini" curl -sS -m 10 -H "X-Secret: $MARK" "http://127.0.0.1:$RAW/$MARK" \
+timeout 20 "$TLSSHIM" -c "$T/raw.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$RAW/$MARK" \
     >"$T/raw.out" 2>"$T/raw.err"
 rc=$?
 sleep 0.3
@@ -94,7 +94,7 @@ PLAIN=$(free_port)
 mkdir -p "$T/www" && echo "plain-$MARK" >"$T/www/index.html"
 e2e_bg "$T/plain.log" timeout 60 python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$PLAIN"
 wait_port "$PLAIN" || fail setup "http.server did not start"
-out=$(timeout 20 "$TLSSHIM" -c "$T/ok.ini" curl -sS -m 10 "http://127.0.0.1:$PLAIN/index.html" 2>"$T/plain.err")
+out=$(timeout 20 "$TLSSHIM" -c "$T/ok.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$PLAIN/index.html" 2>"$T/plain.err")
 if grep -q "plain-$MARK" <<<"$out"; then
     pass unmatched_untouched
 else

@@ -56,14 +56,14 @@ if [ $rc != 0 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: " <<<"$out"; then
 else
     fail launcher_refuses_invalid_policy "rc=$rc ran=$([ -e "$MARK" ] && echo yes): $out"
 fi
-out=$(LD_PRELOAD=$BUILD/libtlsshim.so TLSSHIM_CONFIG=$T/badpass.ini touch "$MARK" 2>&1)
+out=$(LD_PRELOAD=$E2E_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 TLSSHIM_CONFIG=$T/badpass.ini touch "$MARK" 2>&1)
 rc=$?
 if [ $rc = 1 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: .*badpass.ini:[0-9]*: \[web\]" <<<"$out"; then
     pass preload_invalid_policy_exits_before_main
 else
     fail preload_invalid_policy_exits_before_main "rc=$rc ran=$([ -e "$MARK" ] && echo yes): $out"
 fi
-out=$(env -u TLSSHIM_CONFIG LD_PRELOAD=$BUILD/libtlsshim.so touch "$MARK" 2>&1)
+out=$(env -u TLSSHIM_CONFIG LD_PRELOAD=$E2E_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 touch "$MARK" 2>&1)
 rc=$?
 if [ $rc = 1 ] && [ ! -e "$MARK" ] && grep -q "^tlsshim: TLSSHIM_CONFIG" <<<"$out"; then
     pass preload_without_policy_exits

@@ -11,6 +11,13 @@ case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 PKI=${PKI:-$BUILD/pki}
 case $PKI in /*) ;; *) PKI=$TOP/$PKI ;; esac
 TLSSHIM=$BUILD/tlsshim
+# LD_PRELOAD value for running a program under the shim without the launcher
+# (a sanitizer build needs its runtime first; the launcher does this itself)
+E2E_PRELOAD=$BUILD/libtlsshim.so
+if [ "${SANITIZE:-}" = 1 ] && [ -f "$BUILD/libtlsshim.so" ]; then
+    asan_rt=$(ldd "$BUILD/libtlsshim.so" 2>/dev/null | awk '/libasan/ {print $3}')
+    [ -n "$asan_rt" ] && E2E_PRELOAD=$asan_rt:$BUILD/libtlsshim.so
+fi
 E2E_FAILED=0
 E2E_PIDS=()
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsshim-e2e.XXXXXX")
@@ -23,7 +30,7 @@ e2e_cleanup() {
     for p in "${E2E_PIDS[@]}"; do
         wait "$p" 2>/dev/null
     done
-    rm -rf "$E2E_TMP"
+    [ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_TMP"
 }
 trap e2e_cleanup EXIT
 
@@ -138,3 +145,33 @@ while True:
     : >"$out"
     wait_port "$port"
 }
+
+# HTTP_GET: a command printing the body of an HTTP GET of its last argument,
+# as `curl -sS -m 10 URL` does. Under SANITIZE=1 the launcher preloads the
+# sanitizer runtime into the program, and curl does not run under libasan:
+# a python3 client stands in.
+cat >"$E2E_TMP/http_get.py" <<'EOF2'
+import socket, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[-1])
+try:
+    s = socket.create_connection((u.hostname, u.port or 80), timeout=10)
+except OSError as e:
+    sys.stderr.write("Failed to connect to %s port %s: %s\n" % (u.hostname, u.port, e.strerror or e)); sys.exit(7)
+s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (u.path or "/", u.netloc)).encode())
+d = b""
+try:
+    while True:
+        c = s.recv(65536)
+        if not c: break
+        d += c
+except OSError as e:
+    sys.stderr.write("Recv failure: %s\n" % e); sys.exit(56)
+if not d:
+    sys.stderr.write("Empty reply from server\n"); sys.exit(52)
+sys.stdout.write(d.split(b"\r\n\r\n", 1)[-1].decode("latin-1"))
+EOF2
+if [ "${SANITIZE:-}" = 1 ]; then
+    HTTP_GET=(python3 "$E2E_TMP/http_get.py")
+else
+    HTTP_GET=(curl -sS -m 10)
+fi
