@@ -147,8 +147,12 @@ finish() {
     exit $?
 }
 
-# grep_q PATTERN FILE: quiet extended grep, case-insensitive
-grep_q() { grep -qiE -- "$1" "$2" 2>/dev/null; }
+# grep_q PATTERN FILE...: quiet extended grep, case-insensitive
+grep_q() {
+    local p=$1
+    shift
+    grep -qiE -- "$p" "$@" 2>/dev/null
+}
 
 # one-line excerpt of a file for failure messages
 excerpt() { tr '\n' ' ' <"$1" 2>/dev/null | cut -c1-160; }
