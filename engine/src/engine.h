@@ -27,14 +27,18 @@
 #define TLS_OUT_SOFT_LIMIT (4 * (TLS_MAX_PLAINTEXT + 512)) /* write() stops accepting past this */
 
 typedef struct tls_session {
-    uint8_t id[32];
+    uint8_t id[32];     /* TLS 1.2 session id; TLS 1.3 server: the ticket we issued */
     uint8_t id_len;
     uint16_t version;
     uint16_t suite;
     bool ems;
-    uint8_t master[48];
+    uint8_t master[48]; /* TLS 1.2 master secret; TLS 1.3 resumption PSK */
     uint8_t *peer_cert; /* DER of the peer's leaf, may be NULL */
     size_t peer_cert_len;
+    uint8_t *ticket;    /* TLS 1.3 client: the ticket to present */
+    size_t ticket_len;
+    uint32_t age_add;   /* TLS 1.3 client: ticket_age_add */
+    int64_t received_ms;
     int64_t created;    /* seconds, monotonic */
     char name[256];     /* client cache: the server name / address the session belongs to */
 } tls_session;
@@ -113,8 +117,8 @@ typedef struct tls_client_hello {
     bool ecdhe_uncompressed; /* point formats: absent or includes uncompressed */
     tls_rd alpn;
     bool has_alpn;
-    bool has_versions, has_key_share, has_cookie, has_psk, has_early_data;
-    tls_rd versions, key_share, cookie;
+    bool has_versions, has_key_share, has_cookie, has_psk, has_early_data, has_psk_modes;
+    tls_rd versions, key_share, cookie, psk, psk_modes;
 } tls_client_hello;
 
 /* What exists only while a handshake runs; freed (and wiped) after it. */
@@ -166,6 +170,8 @@ typedef struct tls_hs {
     uint8_t hs_secret[48], c_hs[48], s_hs[48], master13[48];
     uint8_t cr_context[255];       /* client: CertificateRequest context to echo */
     size_t cr_context_len;
+    uint8_t psk[48];               /* resumption PSK offered (client) / accepted (server) */
+    bool psk_offered, psk_accepted;
 } tls_hs;
 
 struct tls_engine {
@@ -215,6 +221,7 @@ struct tls_engine {
     char alpn[256];
     /* TLS 1.3: application traffic secrets (KeyUpdate) and the read-key epoch */
     uint8_t c_ap[48], s_ap[48];
+    uint8_t res_master[48];       /* resumption_master_secret, for tickets */
     unsigned rd_epoch;
 };
 
@@ -257,6 +264,9 @@ int tls13_server_handle(tls_engine *e, uint8_t type, tls_rd *msg);
 int tls_server_parse_hello(tls_engine *e, tls_rd *r, tls_client_hello *ch);
 int tls13_post_handshake(tls_engine *e, uint8_t type, tls_rd *msg);
 int tls13_key_update(tls_engine *e, bool request_peer);
+int tls13_client_psk_extension(tls_engine *e, tls_wr *w, size_t *binders_at);
+bool tls13_client_fill_binder(tls_engine *e, tls_wr *body, size_t binders_at);
+int64_t tls_now_ms(void);
 int tls_client_send_hello(tls_engine *e);
 
 /* session.c */

@@ -99,7 +99,7 @@ static int derive_handshake_secrets(tls_engine *e)
     tls_hash_id h = hash_of(e);
     size_t hl = tls_hash_len(h);
     uint8_t early[TLS13_MAX_HASH], derived[TLS13_MAX_HASH];
-    bool ok = tls13_extract(h, NULL, 0, NULL, 0, early) &&
+    bool ok = tls13_extract(h, NULL, 0, hs->psk_accepted ? hs->psk : NULL, hs->psk_accepted ? hl : 0, early) &&
               tls13_derive_secret(h, early, "derived", NULL, 0, derived) &&
               tls13_extract(h, derived, hl, hs->pms, hs->pms_len, hs->hs_secret) &&
               tls13_derive_secret(h, hs->hs_secret, "c hs traffic", hs->transcript.p, hs->transcript.len,
@@ -260,9 +260,82 @@ static int check_certificate_verify(tls_engine *e, tls_rd *r, bool from_server)
     return TLS_OK;
 }
 
+/* The PSK binder (RFC 8446 4.2.11.2) over transcript[0..len). */
+static bool psk_binder(tls_hash_id h, const uint8_t *psk, const uint8_t *transcript, size_t len, uint8_t *out)
+{
+    uint8_t early[TLS13_MAX_HASH], binder_key[TLS13_MAX_HASH];
+    bool ok = tls13_extract(h, NULL, 0, psk, tls_hash_len(h), early) &&
+              tls13_derive_secret(h, early, "res binder", NULL, 0, binder_key) &&
+              tls13_finished(h, binder_key, transcript, len, out);
+    OPENSSL_cleanse(early, sizeof early);
+    OPENSSL_cleanse(binder_key, sizeof binder_key);
+    return ok;
+}
+
+/* resumption_master_secret over ClientHello..client Finished */
+static bool derive_res_master(tls_engine *e)
+{
+    return tls13_derive_secret(hash_of(e), e->hs->master13, "res master", e->hs->transcript.p,
+                               e->hs->transcript.len, e->res_master);
+}
+
 /* ======================================================================
  * client
  * ====================================================================== */
+
+/* psk_key_exchange_modes and pre_shared_key (last) for a session from a
+ * ticket; the binder is a placeholder until tls13_client_fill_binder. */
+int tls13_client_psk_extension(tls_engine *e, tls_wr *w, size_t *binders_at)
+{
+    tls_hs *hs = e->hs;
+    *binders_at = 0;
+    if (!hs->psk_offered)
+        return TLS_OK;
+    const tls_suite *s = tls_suite_by_id(hs->resume.suite);
+    size_t hl = tls_hash_len(s->prf_hash);
+    tls_wr_u16(w, TLS_EXT_PSK_KEY_EXCHANGE_MODES);
+    tls_wr_u16(w, 2);
+    tls_wr_u8(w, 1);
+    tls_wr_u8(w, 1); /* psk_dhe_ke: always with a fresh (EC)DHE */
+    tls_wr_u16(w, TLS_EXT_PRE_SHARED_KEY);
+    size_t a = tls_wr_begin_vec(w, 2);
+    size_t b = tls_wr_begin_vec(w, 2);
+    tls_wr_vec(w, 2, hs->resume.ticket, hs->resume.ticket_len);
+    uint32_t age = (uint32_t)(tls_now_ms() - hs->resume.received_ms) + hs->resume.age_add;
+    tls_wr_u16(w, (uint16_t)(age >> 16));
+    tls_wr_u16(w, (uint16_t)age);
+    tls_wr_end_vec(w, b, 2);
+    *binders_at = w->len;
+    size_t c = tls_wr_begin_vec(w, 2);
+    size_t d = tls_wr_begin_vec(w, 1);
+    uint8_t zero[TLS13_MAX_HASH] = {0};
+    tls_wr_bytes(w, zero, hl);
+    tls_wr_end_vec(w, d, 1);
+    tls_wr_end_vec(w, c, 2);
+    tls_wr_end_vec(w, a, 2);
+    return w->bad ? TLS_E_NOMEM : TLS_OK;
+}
+
+/* The binder covers the transcript so far and this ClientHello up to its
+ * binders list (header included). */
+bool tls13_client_fill_binder(tls_engine *e, tls_wr *body, size_t binders_at)
+{
+    tls_hs *hs = e->hs;
+    const tls_suite *s = tls_suite_by_id(hs->resume.suite);
+    tls_hash_id h = s->prf_hash;
+    size_t hl = tls_hash_len(h), prior = hs->transcript.len;
+    uint8_t hdr[4] = {TLS_HS_CLIENT_HELLO, (uint8_t)(body->len >> 16), (uint8_t)(body->len >> 8),
+                      (uint8_t)body->len};
+    tls_wr_bytes(&hs->transcript, hdr, 4);
+    tls_wr_bytes(&hs->transcript, body->p, binders_at);
+    uint8_t binder[TLS13_MAX_HASH];
+    bool ok = !hs->transcript.bad && psk_binder(h, hs->resume.master, hs->transcript.p, hs->transcript.len, binder);
+    hs->transcript.len = prior;
+    if (ok)
+        memcpy(body->p + binders_at + 3, binder, hl); /* after the list and binder lengths */
+    return ok;
+}
+
 
 int tls13_client_hello_extensions(tls_engine *e, tls_wr *w)
 {
@@ -395,6 +468,15 @@ int tls13_client_server_hello(tls_engine *e, tls_rd *r, const uint8_t random[32]
             share = tls_rd_vec(&body, 2, 1, 0xffff);
             if (body.bad || !tls_rd_done(&body))
                 return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed key_share in ServerHello");
+        } else if (type == TLS_EXT_PRE_SHARED_KEY && hs->psk_offered) {
+            uint16_t selected = tls_rd_u16(&body);
+            if (body.bad || !tls_rd_done(&body) || selected != 0)
+                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "pre_shared_key selects identity %u we did not offer",
+                            selected);
+            if (tls_suite_by_id(hs->resume.suite)->prf_hash != s->prf_hash)
+                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "resumption with a suite of another hash");
+            hs->psk_accepted = true;
+            memcpy(hs->psk, hs->resume.master, sizeof hs->psk);
         } else {
             return FAIL(e, TLS_ALERT_UNSUPPORTED_EXTENSION, "ServerHello with extension %u we did not offer", type);
         }
@@ -410,9 +492,15 @@ int tls13_client_server_hello(tls_engine *e, tls_rd *r, const uint8_t random[32]
                     hs->group);
     if (!tls_ecdhe_derive(hs->eph, group, share.p, share.len, hs->pms, sizeof hs->pms, &hs->pms_len))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server's key share is invalid: %s", tls_kex_error());
-    e->reused = false;
+    e->reused = hs->psk_accepted;
     e->ems = e->etm = false;
     e->session_id_len = 0;
+    if (hs->psk_accepted && hs->resume.peer_cert) {
+        free(e->peer_cert);
+        e->peer_cert = hs->resume.peer_cert;
+        e->peer_cert_len = hs->resume.peer_cert_len;
+        hs->resume.peer_cert = NULL;
+    }
     int rc = derive_handshake_secrets(e);
     if (rc)
         return rc;
@@ -457,6 +545,8 @@ static int client_encrypted_extensions(tls_engine *e, tls_rd *r)
             e->alpn[name.len] = '\0';
             break;
         }
+        case TLS_EXT_EARLY_DATA:
+            return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "early_data accepted although we sent none");
         case TLS_EXT_KEY_SHARE:
         case TLS_EXT_SUPPORTED_VERSIONS:
         case TLS_EXT_SIGNATURE_ALGORITHMS:
@@ -467,7 +557,8 @@ static int client_encrypted_extensions(tls_engine *e, tls_rd *r)
                         type);
         }
     }
-    e->hs->state = HS13_C_WAIT_CERT_CR;
+    /* a resumed session authenticates through the PSK: no certificates */
+    e->hs->state = e->hs->psk_accepted ? HS13_C_WAIT_FINISHED : HS13_C_WAIT_CERT_CR;
     return TLS_OK;
 }
 
@@ -546,7 +637,7 @@ static int client_finished(tls_engine *e, tls_rd *r)
         if (rc)
             return rc;
     }
-    if (!send_finished(e, hs->c_hs) || !set_write(e, e->c_ap))
+    if (!send_finished(e, hs->c_hs) || !set_write(e, e->c_ap) || !derive_res_master(e))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "sending Finished");
     tls_hs_done(e);
     return TLS_OK;
@@ -629,6 +720,11 @@ static bool send_hello13(tls_engine *e, bool retry)
     if (!retry)
         tls_wr_vec(&w, 2, hs->key_share, hs->key_share_len);
     tls_wr_end_vec(&w, a, 2);
+    if (!retry && hs->psk_accepted) {
+        tls_wr_u16(&w, TLS_EXT_PRE_SHARED_KEY);
+        tls_wr_u16(&w, 2);
+        tls_wr_u16(&w, 0); /* selected_identity */
+    }
     tls_wr_end_vec(&w, ext, 2);
     bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_SERVER_HELLO, &w);
     tls_wr_free(&w);
@@ -639,11 +735,67 @@ static bool send_hello13(tls_engine *e, bool retry)
     return ok;
 }
 
+/* Accepts the client's first PSK identity if it is a ticket of ours for a
+ * suite of the same hash and its binder is right (RFC 8446 4.2.11). */
+static int server_check_psk(tls_engine *e, tls_client_hello *ch)
+{
+    tls_hs *hs = e->hs;
+    tls_config *c = e->cfg;
+    hs->psk_accepted = false;
+    if (!ch->has_psk || !c->opts.reuse_sessions)
+        return TLS_OK;
+    bool dhe = false;
+    for (tls_rd m = ch->psk_modes; ch->has_psk_modes && tls_rd_left(&m);)
+        dhe |= tls_rd_u8(&m) == 1;
+    tls_rd body = ch->psk;
+    tls_rd ids = tls_rd_vec(&body, 2, 7, 0xffff);
+    tls_rd binders = tls_rd_vec(&body, 2, 33, 0xffff);
+    if (body.bad || !tls_rd_done(&body))
+        return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed pre_shared_key");
+    tls_rd id = tls_rd_vec(&ids, 2, 1, 0xffff);
+    (void)tls_rd_u16(&ids);
+    (void)tls_rd_u16(&ids); /* obfuscated_ticket_age: no 0-RTT, so not checked */
+    tls_rd binder = tls_rd_vec(&binders, 1, 32, 255);
+    if (ids.bad || binders.bad)
+        return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed pre_shared_key identities");
+    if (!dhe || !tls_cache_get_by_id(&c->cache, id.p, id.len, &hs->resume))
+        return TLS_OK; /* unknown ticket: a full handshake */
+    hs->have_resume = true;
+    const tls_suite *rs = tls_suite_by_id(hs->resume.suite);
+    if (hs->resume.version != TLS_TLS13 || !rs || rs->prf_hash != e->suite->prf_hash)
+        return TLS_OK;
+    if (c->opts.reuse_session &&
+        !c->opts.reuse_session(hs->resume.id, hs->resume.id_len, hs->resume.peer_cert, hs->resume.peer_cert_len,
+                               0, &e->suite->info, c->opts.reuse_session_arg))
+        return TLS_OK;
+    /* the binder covers the ClientHello up to its binders list, which ends it */
+    size_t hl = tls_hash_len(rs->prf_hash);
+    size_t cut = hs->transcript.len - (size_t)(ch->psk.p + ch->psk.len - binders.p) - 2;
+    uint8_t want[TLS13_MAX_HASH];
+    if (binder.len != hl || !psk_binder(rs->prf_hash, hs->resume.master, hs->transcript.p, cut, want))
+        return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "PSK binder of the wrong length");
+    if (CRYPTO_memcmp(want, binder.p, hl) != 0)
+        return FAIL(e, TLS_ALERT_DECRYPT_ERROR, "the PSK binder does not verify");
+    memcpy(hs->psk, hs->resume.master, hl);
+    hs->psk_accepted = true;
+    return TLS_OK;
+}
+
 static int server_flight(tls_engine *e, tls_client_hello *ch)
 {
     tls_hs *hs = e->hs;
     tls_config *c = e->cfg;
     tls_rd peer;
+    int prc = server_check_psk(e, ch);
+    if (prc)
+        return prc;
+    e->reused = hs->psk_accepted;
+    if (hs->psk_accepted && hs->resume.peer_cert) {
+        free(e->peer_cert);
+        e->peer_cert = hs->resume.peer_cert;
+        e->peer_cert_len = hs->resume.peer_cert_len;
+        hs->resume.peer_cert = NULL;
+    }
     if (!find_share(ch->key_share, hs->group, &peer))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "no key share for group %u", hs->group);
     hs->eph = tls_ecdhe_keygen(hs->group, hs->key_share, sizeof hs->key_share, &hs->key_share_len);
@@ -682,7 +834,7 @@ static int server_flight(tls_engine *e, tls_client_hello *ch)
     if (!ok)
         return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "EncryptedExtensions");
 
-    hs->cert_requested = c->opts.verify == TLS_VERIFY_PEER;
+    hs->cert_requested = c->opts.verify == TLS_VERIFY_PEER && !hs->psk_accepted;
     if (hs->cert_requested) {
         size_t n;
         const uint16_t *schemes = tls_sig_schemes(&n);
@@ -702,9 +854,11 @@ static int server_flight(tls_engine *e, tls_client_hello *ch)
         if (!ok)
             return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "CertificateRequest");
     }
-    rc = send_certificate_and_verify(e, true, NULL, 0);
-    if (rc)
-        return rc;
+    if (!hs->psk_accepted) {
+        rc = send_certificate_and_verify(e, true, NULL, 0);
+        if (rc)
+            return rc;
+    }
     if (!send_finished(e, hs->s_hs))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "Finished");
     rc = derive_app_secrets(e);
@@ -829,14 +983,54 @@ static int server_certificate(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
+/* One NewSessionTicket: the ticket is a random id into our session cache,
+ * which keeps the PSK (stateful tickets; nothing secret leaves the server). */
+static int send_ticket(tls_engine *e)
+{
+    tls_session s;
+    memset(&s, 0, sizeof s);
+    uint8_t nonce[8];
+    uint32_t age_add;
+    size_t hl = tls_hash_len(hash_of(e));
+    if (RAND_bytes(s.id, 32) != 1 || RAND_bytes(nonce, sizeof nonce) != 1 ||
+        RAND_bytes((uint8_t *)&age_add, sizeof age_add) != 1 ||
+        !tls13_expand_label(hash_of(e), e->res_master, "resumption", nonce, sizeof nonce, s.master, hl))
+        return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "NewSessionTicket");
+    s.id_len = 32;
+    s.version = TLS_TLS13;
+    s.suite = e->suite->info.id;
+    s.peer_cert = e->peer_cert;
+    s.peer_cert_len = e->peer_cert_len;
+    tls_cache_put(&e->cfg->cache, &s);
+    tls_wr w = tls_wr_dynamic(96);
+    tls_wr_u16(&w, 0);
+    tls_wr_u16(&w, 7200); /* ticket_lifetime: the cache's lifetime, 2 hours */
+    tls_wr_u16(&w, (uint16_t)(age_add >> 16));
+    tls_wr_u16(&w, (uint16_t)age_add);
+    tls_wr_vec(&w, 1, nonce, sizeof nonce);
+    tls_wr_vec(&w, 2, s.id, 32);
+    tls_wr_u16(&w, 0); /* no extensions */
+    tls_wr m = tls_wr_dynamic(128);
+    tls_wr_u8(&m, TLS_HS_NEW_SESSION_TICKET);
+    tls_wr_vec(&m, 3, w.p, w.len);
+    bool ok = !w.bad && !m.bad && tls_engine_send_record(e, TLS_CT_HANDSHAKE, m.p, m.len);
+    tls_wr_free(&w);
+    tls_wr_free(&m);
+    s.peer_cert = NULL;
+    OPENSSL_cleanse(&s, sizeof s);
+    return ok ? TLS_OK : tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "NewSessionTicket");
+}
+
 static int server_finished(tls_engine *e, tls_rd *r)
 {
     int rc = check_finished(e, e->hs->c_hs, r);
     if (rc)
         return rc;
-    if (!set_read(e, e->c_ap))
+    if (!set_read(e, e->c_ap) || !derive_res_master(e))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "application keys");
     tls_hs_done(e);
+    if (e->cfg->opts.reuse_sessions)
+        return send_ticket(e);
     return TLS_OK;
 }
 
@@ -922,14 +1116,38 @@ int tls13_post_handshake(tls_engine *e, uint8_t type, tls_rd *msg)
     case TLS_HS_NEW_SESSION_TICKET:
         if (e->server)
             break;
+    {
         /* lifetime(4) age_add(4) nonce<0..255> ticket<1..2^16-1> extensions<0..2^16-2> */
-        (void)tls_rd_bytes(msg, 8);
-        (void)tls_rd_vec(msg, 1, 0, 255);
-        (void)tls_rd_vec(msg, 2, 1, 0xffff);
+        uint32_t lifetime = (uint32_t)tls_rd_u16(msg) << 16;
+        lifetime |= tls_rd_u16(msg);
+        uint32_t age_add = (uint32_t)tls_rd_u16(msg) << 16;
+        age_add |= tls_rd_u16(msg);
+        tls_rd nonce = tls_rd_vec(msg, 1, 0, 255);
+        tls_rd ticket = tls_rd_vec(msg, 2, 1, 0xffff);
         (void)tls_rd_vec(msg, 2, 0, 0xfffe);
         if (msg->bad || !tls_rd_done(msg))
             return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed NewSessionTicket");
-        return TLS_OK; /* no TLS 1.3 resumption yet: the ticket is dropped */
+        if (!e->cfg->opts.reuse_sessions || !e->server_name[0] || !lifetime || lifetime > 604800)
+            return TLS_OK;
+        tls_session s;
+        memset(&s, 0, sizeof s);
+        s.version = TLS_TLS13;
+        s.suite = e->suite->info.id;
+        s.age_add = age_add;
+        s.received_ms = tls_now_ms();
+        s.ticket = (uint8_t *)ticket.p;
+        s.ticket_len = ticket.len;
+        s.peer_cert = e->peer_cert;
+        s.peer_cert_len = e->peer_cert_len;
+        snprintf(s.name, sizeof s.name, "%s", e->server_name);
+        if (tls13_expand_label(hash_of(e), e->res_master, "resumption", nonce.p, nonce.len, s.master,
+                               tls_hash_len(hash_of(e))))
+            tls_cache_put(&e->cfg->cache, &s);
+        s.ticket = NULL;
+        s.peer_cert = NULL;
+        OPENSSL_cleanse(&s, sizeof s);
+        return TLS_OK;
+    }
     case TLS_HS_KEY_UPDATE: {
         uint8_t req = tls_rd_u8(msg);
         if (msg->bad || !tls_rd_done(msg) || req > 1)

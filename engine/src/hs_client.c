@@ -55,6 +55,9 @@ int tls_client_start(tls_engine *e)
             memcpy(hs->offered_session, hs->resume.id, hs->resume.id_len);
             hs->offered_session_len = hs->resume.id_len;
         }
+        /* a TLS 1.3 ticket goes into pre_shared_key instead */
+        hs->psk_offered = s && hs->resume.version == TLS_TLS13 && hs->resume.ticket_len &&
+                          c->max_version >= TLS_TLS13 && tls_suite_usable(s, TLS_TLS13);
     }
     /* TLS 1.3 middlebox compatibility (RFC 8446 D.4): a non-empty legacy_session_id */
     if (!reneg && c->max_version >= TLS_TLS13 && !hs->offered_session_len) {
@@ -79,6 +82,7 @@ int tls_client_send_hello(tls_engine *e)
     if (reneg)
         max = e->version;
     bool offer13 = !reneg && c->max_version >= TLS_TLS13;
+    size_t binders_at = 0;
     tls_wr w = tls_wr_dynamic(512);
     tls_wr_u16(&w, max);
     tls_wr_bytes(&w, e->client_random, 32);
@@ -160,7 +164,15 @@ int tls_client_send_hello(tls_engine *e)
             tls_wr_free(&w);
             return e->err.code;
         }
+        if (offer13 && tls13_client_psk_extension(e, &w, &binders_at) != TLS_OK) {
+            tls_wr_free(&w);
+            return tls_engine_fail(e, TLS_E_NOMEM, -1, "building ClientHello");
+        }
         tls_wr_end_vec(&w, ext, 2);
+    }
+    if (binders_at && !w.bad && !tls13_client_fill_binder(e, &w, binders_at)) {
+        tls_wr_free(&w);
+        return tls_engine_fail(e, TLS_E_INTERNAL, -1, "PSK binder");
     }
     hs->client_version = max;
     bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CLIENT_HELLO, &w);

@@ -157,7 +157,18 @@ static int parse_extensions(tls_engine *e, tls_rd *exts, tls_client_hello *ch)
             ch->cookie = body;
             ch->has_cookie = true;
             break;
-        case TLS_EXT_PRE_SHARED_KEY: ch->has_psk = true; break;
+        case TLS_EXT_PRE_SHARED_KEY:
+            if (tls_rd_left(exts)) /* RFC 8446 4.2.11: it must come last */
+                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "pre_shared_key is not the last extension");
+            ch->psk = body;
+            ch->has_psk = true;
+            break;
+        case TLS_EXT_PSK_KEY_EXCHANGE_MODES:
+            ch->psk_modes = tls_rd_vec(&body, 1, 1, 255);
+            if (body.bad || !tls_rd_done(&body))
+                return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed psk_key_exchange_modes");
+            ch->has_psk_modes = true;
+            break;
         case TLS_EXT_EARLY_DATA: ch->has_early_data = true; break;
         default: break; /* unknown extensions are ignored (RFC 5246 7.4.1.4) */
         }

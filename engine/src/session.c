@@ -18,9 +18,17 @@ static int64_t now_s(void)
     return ts.tv_sec;
 }
 
+int64_t tls_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void tls_session_wipe(tls_session *s)
 {
     free(s->peer_cert);
+    free(s->ticket);
     OPENSSL_cleanse(s, sizeof *s);
 }
 
@@ -44,11 +52,18 @@ static bool copy_session(tls_session *dst, const tls_session *src)
 {
     *dst = *src;
     dst->peer_cert = NULL;
+    dst->ticket = NULL;
     if (src->peer_cert && src->peer_cert_len) {
         dst->peer_cert = malloc(src->peer_cert_len);
         if (!dst->peer_cert)
             return false;
         memcpy(dst->peer_cert, src->peer_cert, src->peer_cert_len);
+    }
+    if (src->ticket && src->ticket_len) {
+        dst->ticket = malloc(src->ticket_len);
+        if (!dst->ticket)
+            return false;
+        memcpy(dst->ticket, src->ticket, src->ticket_len);
     }
     return true;
 }
@@ -83,7 +98,7 @@ void tls_cache_put(tls_session_cache *c, const tls_session *s)
 
 static bool fresh(const tls_session *s)
 {
-    return s->id_len && now_s() - s->created < SESSION_LIFETIME_S;
+    return (s->id_len || s->ticket_len) && now_s() - s->created < SESSION_LIFETIME_S;
 }
 
 bool tls_cache_get_by_id(tls_session_cache *c, const uint8_t *id, size_t id_len, tls_session *out)

@@ -589,3 +589,37 @@ Test(handshake, trim_releases_buffers_and_traffic_resumes)
     cr_assert(pair_transfer(w.s, w.c, 30000));
     world_free(&w);
 }
+
+Test(handshake, tls13_resumption_with_a_ticket)
+{
+    world w;
+    world_init(&w);
+    w.so.verify = TLS_VERIFY_PEER;
+    w.so.cacertfile = pki("ca.pem");
+    w.co.certfile = pki("client.pem");
+    w.co.keyfile = pki("client.key");
+    cr_assert(world_connect(&w));
+    cr_assert_eq(tls_engine_version(w.c), TLS_TLS13);
+    cr_assert(!tls_engine_session_reused(w.c));
+    cr_assert(world_connect(&w));
+    cr_assert(tls_engine_session_reused(w.c), "second connection resumes with the ticket");
+    cr_assert(tls_engine_session_reused(w.s));
+    const uint8_t *der;
+    size_t len;
+    cr_assert_eq(tls_engine_peercert(w.c, &der, &len), TLS_OK, "server cert kept across resumption");
+    cr_assert_eq(tls_engine_peercert(w.s, &der, &len), TLS_OK, "client cert kept across resumption");
+    cr_assert(pair_transfer(w.c, w.s, 20000));
+    cr_assert(pair_transfer(w.s, w.c, 20000));
+    world_free(&w);
+}
+
+Test(handshake, tls13_no_resumption_when_server_disables_it)
+{
+    world w;
+    world_init(&w);
+    w.so.reuse_sessions = false;
+    cr_assert(world_connect(&w));
+    cr_assert(world_connect(&w));
+    cr_assert(!tls_engine_session_reused(w.c));
+    world_free(&w);
+}
