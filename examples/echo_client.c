@@ -11,7 +11,9 @@
  * --certfile F, --keyfile F, --password P, --depth N, --versions LIST,
  * --ciphers LIST, --server-name NAME, --alpn LIST, --reconnect N (N more
  * connections before the one that carries the data, each resuming the
- * session), --timeout MS (connect + handshake, default 10000). */
+ * session), --timeout MS (connect + handshake, default 10000), --renegotiate
+ * (renegotiate once before the data; prints "renegotiation: done" or
+ * "renegotiation: rejected", which is not fatal: the old session goes on). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: %s HOST PORT [--verify verify_peer|verify_none] [--cacertfile F] [--certfile F]\n"
             "       [--keyfile F] [--password P] [--depth N] [--versions LIST] [--ciphers LIST]\n"
-            "       [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS]\n",
+            "       [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS] [--renegotiate]\n",
             prog);
     exit(2);
 }
@@ -157,9 +159,14 @@ int main(int argc, char **argv)
     tls_options o;
     tls_options_init(&o);
     int reconnect = 0, timeout = 10000;
+    bool renegotiate = false;
     tls_error err;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--renegotiate")) {
+            renegotiate = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
@@ -212,6 +219,19 @@ int main(int argc, char **argv)
             break;
         }
         print_facts(s);
+        if (i == reconnect && renegotiate) {
+            int r = tls_renegotiate(s, &err);
+            if (r == TLS_OK) {
+                fprintf(stderr, "renegotiation: done\n");
+                print_facts(s);
+            } else if (r == TLS_E_RENEG_REJECTED) {
+                fprintf(stderr, "renegotiation: rejected\n");
+            } else {
+                rc = fail("renegotiating", &err);
+                tls_close(s);
+                break;
+            }
+        }
         if (i == reconnect)
             rc = echo(s);
         tls_close(s);

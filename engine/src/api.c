@@ -9,7 +9,19 @@
  * Client configurations are cached by option contents (and the files' stat
  * data), so repeated tls_connect calls with the same options share one
  * tls_config and therefore its session cache: that is what makes
- * reuse_sessions work across connections. */
+ * reuse_sessions work across connections.
+ *
+ * Contracts worth knowing:
+ *  - tls_connect_fd / tls_ssl_accept_fd own the fd only on success; on
+ *    failure the fd stays open, in its original blocking mode, and the
+ *    caller closes it (any alert the engine produced was sent first);
+ *  - tls_recv with length > 0 returns exactly length bytes; on a timeout the
+ *    bytes that did arrive stay for the next call, on close they are lost;
+ *  - tls_send, tls_shutdown(write) and tls_renegotiate have no timeout (the
+ *    seed's): a peer that never reads, or never answers a HelloRequest,
+ *    blocks them; tls_close bounds its flush to CLOSE_FLUSH_MS;
+ *  - the owner callback of active mode runs on the helper thread: a
+ *    tls_send from inside it that blocks holds up every active socket. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -861,7 +873,10 @@ int tls_transport_accept(tls_socket *l, int timeout_ms, tls_socket **out, tls_er
             return tls_err_set(err, TLS_E_TIMEOUT, -1, "no connection to accept on the %s", l->peer);
         }
         struct pollfd p = {lfd, POLLIN, 0};
-        if (poll(&p, 1, ms) < 0 && errno != EINTR) {
+        int pr = poll(&p, 1, ms);
+        if (pr > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+            continue; /* closed under us (tls_close): the top of the loop says so */
+        if (pr < 0 && errno != EINTR) {
             tls_sock_unref(l);
             return set_errno_err(err, TLS_E_SYSCALL, errno, "poll on the %s", l->peer);
         }
@@ -1101,8 +1116,10 @@ int tls_close(tls_socket *s)
         }
         s->closed = true;
         tls_active_update(s); /* leaves the helper's epoll while the fd is still open */
-        if (s->listener)
+        if (s->listener) {
+            (void)shutdown(s->fd, SHUT_RDWR); /* wakes threads polling in tls_transport_accept */
             rc = close(s->fd) < 0 ? TLS_E_SYSCALL : TLS_OK;
+        }
         else
             rc = s->tr->close(s->ctx) < 0 ? TLS_E_SYSCALL : TLS_OK;
         s->fd = -1;

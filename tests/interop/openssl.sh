@@ -3,7 +3,7 @@
 # `openssl s_client` against our echo_server, for TLS 1.0/1.1/1.2 x every
 # suite both speak (OpenSSL 3 has no RC4/DES/3DES; 1.0/1.1 and SHA-1 need
 # @SECLEVEL=0), client certificates, verification failures on both sides,
-# and session resumption both ways.
+# session resumption and renegotiation both ways.
 . "$(dirname "$0")/lib.sh"
 need_build
 if ! have openssl; then
@@ -305,6 +305,60 @@ if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key"; then
     else
         fail "resumption openssl->ours" "s_client: $(grep -E '^(New|Reused)' "$T/cli2.out" | head -1); server: $(excerpt "$T/srv.err")"
         row "resumption, s_client -> ours: FAIL"
+    fi
+fi
+
+# ---- renegotiation ------------------------------------------------------------------
+# OpenSSL 3 servers refuse client-initiated renegotiation unless told otherwise:
+# -client_renegotiation accepts it, the default answers no_renegotiation
+for mode in accepted refused; do
+    name="renegotiation ours->openssl: $mode"
+    extra=()
+    [ $mode = accepted ] && extra=(-client_renegotiation)
+    port=$(free_port)
+    bg srv openssl s_server -accept "127.0.0.1:$port" -rev -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_2 \
+        "${extra[@]}"
+    spid=$BG_PID
+    if ! wait_port "$port"; then
+        fail "$name" "s_server did not start" "$T/srv.err"
+        stop "$spid"
+        continue
+    fi
+    printf '%s\n' "$MSG" | timeout "$TO" "$CLIENT" localhost "$port" --verify verify_peer --cacertfile "$PKI/ca.pem" \
+        --versions tlsv1.2 --renegotiate >"$T/cli.out" 2>"$T/cli.err"
+    rc=$?
+    stop "$spid"
+    want="renegotiation: done"
+    [ $mode = refused ] && want="renegotiation: rejected"
+    if [ $rc -eq 0 ] && grep -qx "$want" "$T/cli.err" && grep -qF "$REV" "$T/cli.out"; then
+        pass "$name"
+        row "renegotiation, ours -> s_server ${extra[*]:-(default)}: $want, data still flows (ok)"
+    else
+        fail "$name" "exit $rc: $(excerpt "$T/cli.err")" "$T/srv.err"
+        row "renegotiation, ours -> s_server ${extra[*]:-(default)}: FAIL"
+    fi
+done
+
+# s_client renegotiates when it reads a line "R"
+if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.2 --once; then
+    (
+        echo "$MSG"
+        sleep 0.3
+        echo R
+        sleep 0.5
+        echo "after renegotiation"
+        sleep 0.5
+    ) | timeout "$TO" openssl s_client -connect "127.0.0.1:$SRV_PORT" -tls1_2 -CAfile "$PKI/ca.pem" \
+        -verify_return_error -servername localhost >"$T/cli.out" 2>"$T/cli.err"
+    rc=$?
+    reap "$SRV_PID"
+    if [ $rc -eq 0 ] && [ "$REAPED" = 0 ] && grep -q RENEGOTIATING "$T/cli.out" "$T/cli.err" &&
+        grep -qx "after renegotiation" "$T/cli.out"; then
+        pass "renegotiation openssl->ours"
+        row "renegotiation, s_client R -> ours: renegotiated, data still flows (ok)"
+    else
+        fail "renegotiation openssl->ours" "s_client $rc, server $REAPED: $(excerpt "$T/srv.err")" "$T/cli.err"
+        row "renegotiation, s_client R -> ours: FAIL"
     fi
 fi
 

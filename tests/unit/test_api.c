@@ -1024,3 +1024,32 @@ Test(api, argument_errors)
     cr_assert_eq(tls_listen(0, &so, &l, &err), TLS_E_CONFIG, "%s", fmt(&err));
     tls_stop();
 }
+
+/* Closing a listener wakes a thread waiting in tls_transport_accept. */
+static void *acc_forever(void *arg)
+{
+    acc_job *j = arg;
+    j->rc = tls_transport_accept(j->l, TLS_INFINITY, &j->a, &j->err);
+    return NULL;
+}
+
+Test(api, closing_a_listener_wakes_accept)
+{
+    tls_options so;
+    tls_options_init(&so);
+    char cert[600], key[600];
+    snprintf(cert, sizeof cert, "%s", pki("server.pem"));
+    snprintf(key, sizeof key, "%s", pki("server.key"));
+    so.certfile = cert;
+    so.keyfile = key;
+    acc_job j = {0};
+    tls_error err;
+    cr_assert_eq(tls_listen(0, &so, &j.l, &err), TLS_OK);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, acc_forever, &j), 0);
+    sleep_ms(100);
+    tls_close(j.l);
+    pthread_join(t, NULL);
+    cr_assert_eq(j.rc, TLS_E_CLOSED, "accept returned %d: %s", j.rc, fmt(&j.err));
+    cr_assert_null(j.a);
+}
