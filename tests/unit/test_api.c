@@ -1053,3 +1053,47 @@ Test(api, closing_a_listener_wakes_accept)
     cr_assert_eq(j.rc, TLS_E_CLOSED, "accept returned %d: %s", j.rc, fmt(&j.err));
     cr_assert_null(j.a);
 }
+
+static int count_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            n++;
+    return n;
+}
+
+/* Connections, failed connects, timeouts and listeners leave no fd behind. */
+Test(api, no_fd_leaks)
+{
+    tls_options o;
+    client_opts(&o);
+    tls_error err;
+    /* warm up: the config cache and libcrypto may open files once */
+    srv sv;
+    srv_init(&sv);
+    srv_start(&sv, srv_echo);
+    tls_close(client_connect(&sv, &o));
+    srv_join(&sv);
+    int before = count_fds();
+    for (int i = 0; i < 10; i++) {
+        srv_init(&sv);
+        srv_start(&sv, srv_echo);
+        tls_socket *c = client_connect(&sv, &o);
+        char b;
+        cr_assert_eq(tls_send(c, "x", 1, &err), TLS_OK);
+        cr_assert_eq(tls_recv(c, &b, 1, 1, T_MS, &err), 1);
+        tls_close(c);
+        srv_join(&sv);
+    }
+    /* refused, and a handshake that fails on the certificate */
+    tls_socket *c = NULL;
+    srv_init(&sv);
+    snprintf(sv.certfile, sizeof sv.certfile, "%s", pki("untrusted.pem"));
+    snprintf(sv.keyfile, sizeof sv.keyfile, "%s", pki("untrusted.key"));
+    srv_start(&sv, NULL);
+    cr_assert_eq(tls_connect("127.0.0.1", sv.port, &o, T_MS, &c, &err), TLS_E_BAD_CERT, "%s", fmt(&err));
+    srv_join(&sv);
+    cr_assert_eq(tls_connect("127.0.0.1", sv.port, &o, T_MS, &c, &err), TLS_E_SYSCALL);
+    cr_assert_eq(count_fds(), before, "fds: %d before, %d after", before, count_fds());
+}
