@@ -18,7 +18,7 @@ static void setup(void)
     snprintf(ca, sizeof ca, "%s/ca.pem", pki ? pki : "build/pki");
     tls_options o;
     tls_options_init(&o);
-    o.versions = TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12;
+    o.versions = TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12 | TLS_VMASK_TLS13;
     o.ciphers = "ALL";
     o.alpn = "h2,http/1.1";
 #ifdef FUZZ_SERVER
