@@ -1,7 +1,10 @@
 /* Process-wide algorithm cache: every cipher and digest is fetched from
  * libcrypto once, so no connection pays for a provider lookup. RC4 and
- * single DES live in OpenSSL 3's legacy provider; if it cannot be loaded
- * those suites are simply unavailable (tls_algs_cipher returns NULL). */
+ * single DES live in OpenSSL 3's legacy provider, which is loaded into a
+ * library context of our own: a program that links OpenSSL itself (curl,
+ * python) keeps its default context exactly as it configured it. If the
+ * legacy provider cannot be loaded those suites are simply unavailable
+ * (tls_algs_cipher returns NULL). */
 #include <openssl/provider.h>
 #include <pthread.h>
 
@@ -30,14 +33,20 @@ static EVP_MD *mds[TLS_HASH_COUNT];
 static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
 static bool algs_ok;
 
+static OSSL_LIB_CTX *legacy_ctx;
+
 static void algs_load(void)
 {
-    /* default first: loading legacy alone would hide the default provider */
-    if (!OSSL_PROVIDER_load(NULL, "default"))
-        return;
-    (void)OSSL_PROVIDER_load(NULL, "legacy"); /* optional: RC4 and DES */
-    for (int i = 0; i < TLS_CIPHER_COUNT; i++)
-        ciphers[i] = EVP_CIPHER_fetch(NULL, cipher_descs[i].evp_name, NULL);
+    legacy_ctx = OSSL_LIB_CTX_new();
+    if (legacy_ctx && !OSSL_PROVIDER_load(legacy_ctx, "legacy")) { /* optional: RC4 and DES */
+        OSSL_LIB_CTX_free(legacy_ctx);
+        legacy_ctx = NULL;
+    }
+    for (int i = 0; i < TLS_CIPHER_COUNT; i++) {
+        bool legacy = i == TLS_CIPHER_RC4_128 || i == TLS_CIPHER_DES_CBC;
+        ciphers[i] = legacy ? (legacy_ctx ? EVP_CIPHER_fetch(legacy_ctx, cipher_descs[i].evp_name, NULL) : NULL)
+                            : EVP_CIPHER_fetch(NULL, cipher_descs[i].evp_name, NULL);
+    }
     for (int i = 0; i < TLS_HASH_COUNT; i++)
         mds[i] = EVP_MD_fetch(NULL, hash_names[i], NULL);
     algs_ok = ciphers[TLS_CIPHER_AES_128_GCM] && mds[TLS_HASH_SHA256] && mds[TLS_HASH_MD5] &&
