@@ -32,8 +32,8 @@
 
 #include "shim.h"
 
-#define NET_CAP (34 * 1024)   /* ciphertext in: two full records */
-#define APP_CAP (32 * 1024)   /* plaintext each way */
+#define NET_CAP (20 * 1024)   /* ciphertext in: a full record (16 KiB + expansion) and then some */
+#define APP_CAP (16 * 1024)   /* plaintext each way */
 #define OUT_HIGH (64 * 1024)  /* stop feeding the engine while it holds this much to send */
 #define LINGER_MS 5000        /* after our close_notify, wait this long for the peer's EOF */
 #define SCAN_MS 250           /* deadline granularity */
@@ -41,6 +41,8 @@
 typedef struct shim_conn {
     struct shim_conn *next, *prev;
     struct shim_conn *dead_next;
+    struct shim_conn *again_next; /* on H.again: pump again without waiting for an event */
+    bool again;
     shim_sock *sock;
     const policy_rule *rule;
     tls_engine *eng;
@@ -74,6 +76,7 @@ static struct {
     shim_conn *conns;
     size_t n_conns;
     shim_conn *dead;
+    shim_conn *again;
 } H = {.epfd = -1, .evfd = -1};
 
 static uint64_t now_ms(void)
@@ -192,6 +195,15 @@ static void finish(shim_conn *c)
              (unsigned long long)c->bytes_from_peer, (unsigned long long)(dur / 1000),
              (unsigned long long)(dur % 1000),
              c->hs_done ? "" : " (handshake failed)");
+    if (c->again) {
+        for (shim_conn **pp = &H.again; *pp; pp = &(*pp)->again_next) {
+            if (*pp == c) {
+                *pp = c->again_next;
+                break;
+            }
+        }
+        c->again = false;
+    }
     /* unlink now, free after the current batch of events */
     if (c->prev)
         c->prev->next = c->next;
@@ -276,6 +288,28 @@ static void handshake_done(shim_conn *c)
     }
 }
 
+/* what net_in holds, into the engine (as much as it takes) */
+static bool feed_engine(shim_conn *c)
+{
+    bool progress = false;
+    if (c->net_in_len > 0) {
+        size_t used = 0;
+        int r = tls_engine_feed(c->eng, c->net_in, c->net_in_len, &used);
+        if (used > 0) {
+            memmove(c->net_in, c->net_in + used, c->net_in_len - used);
+            c->net_in_len -= used;
+            progress = true;
+        }
+        (void)r; /* failures show in the status */
+    }
+    if (c->net_eof && c->net_in_len == 0 && !c->eof_fed) {
+        tls_engine_feed_eof(c->eng);
+        c->eof_fed = true;
+        progress = true;
+    }
+    return progress;
+}
+
 /* ciphertext from the peer into the engine */
 static bool net_to_engine(shim_conn *c)
 {
@@ -300,22 +334,7 @@ static bool net_to_engine(shim_conn *c)
             c->net_in_len = 0;
         }
     }
-    if (c->net_in_len > 0) {
-        size_t used = 0;
-        int r = tls_engine_feed(c->eng, c->net_in, c->net_in_len, &used);
-        if (used > 0) {
-            memmove(c->net_in, c->net_in + used, c->net_in_len - used);
-            c->net_in_len -= used;
-            progress = true;
-        }
-        (void)r; /* failures show in the status */
-    }
-    if (c->net_eof && c->net_in_len == 0 && !c->eof_fed) {
-        tls_engine_feed_eof(c->eng);
-        c->eof_fed = true;
-        progress = true;
-    }
-    return progress;
+    return feed_engine(c) || progress;
 }
 
 /* plaintext from the engine to the program */
@@ -451,8 +470,9 @@ static void pump(shim_conn *c, uint32_t events)
         c->sock->local_len = sizeof c->sock->local;
         shim_real.getsockname(c->net_fd, (struct sockaddr *)&c->sock->local, &c->sock->local_len);
     }
+    bool progress = false;
     for (int round = 0; round < 64 && !c->dead; round++) {
-        bool progress = false;
+        progress = false;
         progress |= net_to_engine(c);
         if (c->dead)
             return;
@@ -462,6 +482,9 @@ static void pump(shim_conn *c, uint32_t events)
             progress = true;
         }
         progress |= engine_to_app(c);
+        /* reading plaintext makes room in the engine's input buffer: feed
+         * again what it could not take before */
+        progress |= feed_engine(c);
         progress |= app_to_engine(c);
         progress |= engine_to_net(c);
         if (c->dead)
@@ -479,6 +502,13 @@ static void pump(shim_conn *c, uint32_t events)
             c->peer_closed = true;
         if (!progress)
             break;
+    }
+    if (progress && !c->again) {
+        /* still moving after 64 rounds: let the others have a turn, then
+         * come back (no event may announce what is already buffered) */
+        c->again = true;
+        c->again_next = H.again;
+        H.again = c;
     }
     if (c->app_hupseen && c->app_rd_eof)
         c->app_gone = true; /* the program closed its end */
@@ -589,7 +619,7 @@ static void *helper_main(void *arg)
     struct epoll_event evs[64];
     uint64_t last_scan = now_ms();
     for (;;) {
-        int n = epoll_wait(H.epfd, evs, 64, SCAN_MS);
+        int n = epoll_wait(H.epfd, evs, 64, H.again ? 0 : SCAN_MS);
         int e = errno;
         shim_lock();
         if (H.stopping) {
@@ -619,6 +649,16 @@ static void *helper_main(void *arg)
                     c->app_hupseen = true;
             }
             pump(c, evs[i].events);
+        }
+        /* connections that stopped with work left */
+        shim_conn *again = H.again;
+        H.again = NULL;
+        while (again) {
+            shim_conn *c = again;
+            again = c->again_next;
+            c->again = false;
+            if (!c->dead)
+                pump(c, 0);
         }
         uint64_t now = now_ms();
         if (now - last_scan >= SCAN_MS) {
@@ -758,6 +798,7 @@ void shim_helper_child_reset(void)
         free(c);
     }
     H.conns = NULL;
+    H.again = NULL;
     H.n_conns = 0;
     if (H.epfd >= 0)
         shim_fd_close_own(H.epfd);

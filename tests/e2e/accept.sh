@@ -62,6 +62,63 @@ if grep -q "info: \[web\] accepted from 127.0.0.1:[0-9]*.*verify=" "$T/web.log";
 else
     fail accept_log_line "no info line in $(tr '\n' ' ' <"$T/web.log" | cut -c1-300)"
 fi
+
+# a program that links OpenSSL itself keeps working under the shim: curl does
+# its own TLS (https) while the shim's libcrypto is loaded in the same process
+write_policy "$T/other.ini" "[global]" "log_level = info" "" "[elsewhere]" "direction = connect" \
+    "match = 127.0.0.1:1" "cacertfile = $PKI/ca.pem"
+if [ "${SANITIZE:-}" != 1 ]; then # curl does not run under libasan
+    out=$(timeout 20 "$TLSSHIM" -c "$T/other.ini" curl -sS -m 10 --cacert "$PKI/ca.pem" \
+        "https://localhost:$PORT/index.html" 2>"$T/c4.err")
+    if [ "$out" = "$MARK" ]; then
+        pass own_openssl_program
+    else
+        fail own_openssl_program "curl got '$out': $(tr '\n' ' ' <"$T/c4.err")"
+    fi
+fi
 e2e_kill "$SRV"
+
+# --- the accepted fd as the program sees it: accept4 flags, names, options ----
+APORT=$(free_port)
+write_policy "$T/acc.ini" "[global]" "log_level = info" "" "[svc]" "direction = accept" \
+    "match = 127.0.0.1:$APORT" "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+cat >"$T/server.py" <<'EOF'
+import fcntl, os, socket, sys
+port = int(sys.argv[1])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port)); ls.listen(8)
+print("ready", flush=True)
+c, peer = ls.accept()          # python: accept4(SOCK_CLOEXEC)
+fd = c.fileno()
+facts = {
+    "cloexec": bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC),
+    "nonblock": bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK),
+    "peer_ok": c.getpeername() == peer and peer[0] == "127.0.0.1",
+    "local_ok": c.getsockname() == ("127.0.0.1", port),
+    "domain": c.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == socket.AF_INET,
+}
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+facts["nodelay"] = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+data = b""
+while not data.endswith(b"\n"):
+    d = c.recv(100)
+    if not d: break
+    data += d
+c.sendall(data.upper())
+c.close()
+print("facts", facts, flush=True)
+EOF
+e2e_bg "$T/acc.log" timeout 30 "$TLSSHIM" -c "$T/acc.ini" python3 "$T/server.py" "$APORT"
+for _ in $(seq 100); do grep -q ready "$T/acc.log" && break; sleep 0.1; done
+out=$( (printf 'hello accept\n'; sleep 2) | timeout 10 openssl s_client -connect "127.0.0.1:$APORT" \
+    -CAfile "$PKI/ca.pem" -verify_return_error -quiet 2>/dev/null)
+sleep 0.3
+if [ "$out" != "HELLO ACCEPT" ]; then
+    fail accepted_fd_facts "s_client got '$out': $(tail -3 "$T/acc.log" | tr '\n' ' ')"
+elif grep -q "facts {'cloexec': True, 'nonblock': False, 'peer_ok': True, 'local_ok': True, 'domain': True, 'nodelay': True}" "$T/acc.log"; then
+    pass accepted_fd_facts
+else
+    fail accepted_fd_facts "$(grep facts "$T/acc.log")"
+fi
 
 e2e_done

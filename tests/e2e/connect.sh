@@ -24,6 +24,52 @@ if grep -q "info: \[upstream\] connected to 127.0.0.1:$PORT.*tlsv1.2.*verify=ok"
 else
     fail log_line_per_connection "no info line: $(tr '\n' ' ' <"$T/ok.err" | cut -c1-300)"
 fi
+# log = a file
+write_policy "$T/logf.ini" "[global]" "log = $T/shim.log" "log_level = info" "" "[upstream]" \
+    "direction = connect" "match = 127.0.0.1:$PORT" "cacertfile = $PKI/ca.pem"
+timeout 20 "$TLSSHIM" -c "$T/logf.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$PORT/" >/dev/null 2>"$T/logf.err"
+if grep -q "info: \[upstream\] connected to 127.0.0.1:$PORT" "$T/shim.log" 2>/dev/null &&
+    ! grep -q "tlsshim" "$T/logf.err"; then
+    pass log_to_file
+else
+    fail log_to_file "file: $(cat "$T/shim.log" 2>&1 | head -2) stderr: $(head -2 "$T/logf.err")"
+fi
+
+# --- TLS 1.3, and the key log -------------------------------------------------
+P13=$(free_port)
+s_server "$P13" "$PKI/server.pem" "$PKI/server.key" -tls1_3 || fail setup "s_server -tls1_3 did not start"
+write_policy "$T/t13.ini" "[global]" "log_level = info" "keylog = $T/keys.log" "" "[up13]" \
+    "direction = connect" "match = 127.0.0.1:$P13" "cacertfile = $PKI/ca.pem"
+out=$(timeout 20 "$TLSSHIM" -c "$T/t13.ini" "${HTTP_GET[@]}" "http://127.0.0.1:$P13/" 2>"$T/t13.err")
+rc=$?
+if [ $rc = 0 ] && grep -q "s_server" <<<"$out" && grep -q "connected to .*tlsv1.3" "$T/t13.err"; then
+    pass curl_connect_tls13
+else
+    fail curl_connect_tls13 "rc=$rc: $(tail -3 "$T/t13.err" | tr '\n' ' ')"
+fi
+if grep -q "^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]* [0-9a-f]*$" "$T/keys.log" 2>/dev/null &&
+    grep -q "^CLIENT_TRAFFIC_SECRET_0 " "$T/keys.log"; then
+    pass keylog_file
+else
+    fail keylog_file "no NSS key log lines in $T/keys.log: $(head -c 200 "$T/keys.log" 2>&1)"
+fi
+
+# --- IPv6 -----------------------------------------------------------------------
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    P6=$(free_port ::1)
+    e2e_bg "$T/s6.log" timeout 60 openssl s_server -accept "[::1]:$P6" -cert "$PKI/server.pem" \
+        -key "$PKI/server.key" -www -quiet
+    wait_port "$P6" ::1 || fail setup "s_server on ::1 did not start"
+    write_policy "$T/v6.ini" "[global]" "log_level = info" "" "[v6]" "direction = connect" \
+        "match = [::1]:$P6" "cacertfile = $PKI/ca.pem"
+    out=$(timeout 20 "$TLSSHIM" -c "$T/v6.ini" "${HTTP_GET[@]}" "http://[::1]:$P6/" 2>"$T/v6.err")
+    rc=$?
+    if [ $rc = 0 ] && grep -q "s_server" <<<"$out" && grep -q "connected to \[::1\]:$P6.*verify=ok" "$T/v6.err"; then
+        pass ipv6_connect
+    else
+        fail ipv6_connect "rc=$rc: $(tail -3 "$T/v6.err" | tr '\n' ' ')"
+    fi
+fi
 
 # --- the host name the program resolved is used for rule matching (host glob),
 # SNI and verification. (curl answers "localhost" itself without getaddrinfo,

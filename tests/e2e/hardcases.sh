@@ -188,6 +188,23 @@ def fork_with_threads():
     for t in ts: t.join(20)
     res("fork_with_threads", oks == 5, "%d of 5 children worked" % oks)
 
+def fork_exec_inherits():
+    # inetd style: the child gets the connection as stdin/stdout and execs a
+    # program that knows nothing; it works through this process's helper
+    out = os.path.join(os.environ["E2E_T"], "exec.out")
+    s = socket.socket(); s.connect(("127.0.0.1", WWW))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)
+            os.execvp("sh", ["sh", "-c", 'printf "GET / HTTP/1.0\\r\\n\\r\\n"; cat > "$0"', out])
+        finally:
+            os._exit(127)
+    s.close()
+    _, st = os.waitpid(pid, 0)
+    with open(out, "rb") as f: d = f.read()
+    res("fork_exec_inherits", http_ok(d), "exit %s, got %r" % (st, d[:40]))
+
 def half_close_and_large_echo():
     data = os.urandom(4 << 20)
     s = socket.socket(); s.connect(("127.0.0.1", ECHO))
@@ -229,12 +246,12 @@ if CASE == "send_exit":
 
 for f in (nonblocking_connect, nonblocking_connect_fails, blocking_connect_fails, names_and_options,
           dup_keeps_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
-          fork_with_threads, half_close_and_large_echo, parallel_threads, many_connections):
+          fork_with_threads, fork_exec_inherits, half_close_and_large_echo, parallel_threads, many_connections):
     try: f()
     except Exception as e: res(f.__name__, False, "exception %r" % e)
 EOF
 
-timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" 2>"$T/cases.err"
+E2E_T=$T timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" 2>"$T/cases.err"
 rc=$?
 [ $rc = 0 ] || fail cases_program "exit $rc: $(grep -v 'info:' "$T/cases.err" | tail -5 | tr '\n' ' ')"
 
