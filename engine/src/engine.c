@@ -179,11 +179,13 @@ static void handle_alert(tls_engine *e, const uint8_t *p, size_t len)
         return;
     }
     if (level == 1) {
-        if (desc == TLS_ALERT_NO_RENEGOTIATION && e->connected_once && e->hs) {
-            /* the peer declined our renegotiation: keep the current session */
+        if (desc == TLS_ALERT_NO_RENEGOTIATION && e->connected_once && (e->hs || e->reneg_requested)) {
+            /* the peer declined our renegotiation (our ClientHello, or our
+             * HelloRequest as a server): keep the current session */
             tls_hs_free(e->hs);
             e->hs = NULL;
             e->reneg_requested = false;
+            e->status &= ~(unsigned)TLS_ST_HANDSHAKING;
             e->status |= TLS_ST_CONNECTED;
             e->err.code = TLS_E_RENEG_REJECTED;
             e->err.alert = desc;

@@ -623,3 +623,37 @@ Test(handshake, tls13_no_resumption_when_server_disables_it)
     cr_assert(!tls_engine_session_reused(w.c));
     world_free(&w);
 }
+
+Test(handshake, refused_renegotiation_keeps_the_connection)
+{
+    /* a client that refuses our HelloRequest, and a server that refuses our
+     * ClientHello: both leave the session usable and say renegotiation_rejected */
+    world w;
+    world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
+    w.co.secure_renegotiate = true; /* the client refuses insecure ones... */
+    cr_assert(world_connect(&w));
+    w.c->secure_reneg = false;      /* ...so make this one look insecure to it */
+    cr_assert_eq(tls_engine_renegotiate(w.s), TLS_OK);
+    pair_pump(w.c, w.s);
+    unsigned st = tls_engine_status(w.s);
+    cr_assert(st & TLS_ST_CONNECTED);
+    cr_assert(!(st & TLS_ST_HANDSHAKING));
+    cr_assert_eq(tls_engine_error(w.s)->code, TLS_E_RENEG_REJECTED);
+    cr_assert(pair_transfer(w.s, w.c, 1000));
+    world_free(&w);
+
+    world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS12;
+    w.so.secure_renegotiate = true;
+    cr_assert(world_connect(&w));
+    w.s->secure_reneg = false;
+    cr_assert_eq(tls_engine_renegotiate(w.c), TLS_OK);
+    pair_pump(w.c, w.s);
+    st = tls_engine_status(w.c);
+    cr_assert(st & TLS_ST_CONNECTED);
+    cr_assert(!(st & TLS_ST_HANDSHAKING));
+    cr_assert_eq(tls_engine_error(w.c)->code, TLS_E_RENEG_REJECTED);
+    cr_assert(pair_transfer(w.c, w.s, 1000));
+    world_free(&w);
+}
