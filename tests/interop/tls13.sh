@@ -124,6 +124,43 @@ server13 "openssl-s_client->ours tls1.3 missing client certificate" server $S \
 client13 "ours->openssl-s_server tls1.3 wrong name" wrongname $S "" "" "fail:hostname_check_failed"
 client13 "ours->openssl-s_server tls1.3 untrusted" untrusted $S "" "" "fail:unknown_ca"
 
+# resumption with tickets, both ways
+port=$(free_port)
+bg srv openssl s_server -accept "127.0.0.1:$port" -rev -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_3
+spid=$BG_PID
+if wait_port "$port"; then
+    printf '%s\n' "$MSG" | timeout "$TO" "$CLIENT" 127.0.0.1 "$port" --verify verify_peer --cacertfile "$PKI/ca.pem" \
+        --server-name localhost --versions tlsv1.3 --reconnect 1 >"$T/cli.out" 2>"$T/cli.err"
+    rc=$?
+    if [ $rc -eq 0 ] && grep -qx "reused: yes" "$T/cli.err"; then
+        pass "ours->openssl-s_server tls1.3 resumption (ticket)"
+    else
+        fail "ours->openssl-s_server tls1.3 resumption (ticket)" "exit $rc: $(excerpt "$T/cli.err")" "$T/srv.err"
+    fi
+else
+    fail "ours->openssl-s_server tls1.3 resumption (ticket)" "s_server did not start" "$T/srv.err"
+fi
+stop "$spid"
+if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.3; then
+    for i in 1 2; do
+        sess=(-sess_out "$T/sess13.pem")
+        [ $i = 2 ] && sess=(-sess_in "$T/sess13.pem")
+        (
+            echo "$MSG"
+            sleep 0.5
+        ) | timeout "$TO" openssl s_client -connect "127.0.0.1:$SRV_PORT" -tls1_3 -CAfile "$PKI/ca.pem" \
+            -servername localhost "${sess[@]}" >"$T/cli$i.out" 2>&1
+    done
+    stop "$SRV_PID"
+    if grep -q "^Reused, TLSv1.3" "$T/cli2.out"; then
+        pass "openssl-s_client->ours tls1.3 resumption (ticket)"
+    else
+        fail "openssl-s_client->ours tls1.3 resumption (ticket)" "$(grep -E '^(New|Reused)' "$T/cli2.out")" "$T/srv.err"
+    fi
+else
+    fail "openssl-s_client->ours tls1.3 resumption (ticket)" "echo_server did not start" "$T/srv.err"
+fi
+
 if have gnutls-serv; then
     port=$(free_port)
     bg gsrv gnutls-serv --echo -p "$port" --x509certfile "$PKI/server.pem" --x509keyfile "$PKI/server.key" \
