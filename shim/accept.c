@@ -25,7 +25,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
     tls_engine *eng = NULL;
     tls_error terr;
     memset(&terr, 0, sizeof terr);
-    if (tls_engine_new(shim_configs[shim_rule_index(rule)], NULL, &eng, &terr) < 0) {
+    if (shim_engine_new(shim_configs[shim_rule_index(rule)], NULL, &eng, &terr) < 0) {
         char t[256];
         shim_log(POLICY_LOG_ERROR, "[%s] cannot start TLS: %s", rule->name,
                  tls_format_error(&terr, t, sizeof t));
@@ -33,7 +33,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         return -1;
     }
     shim_lock();
@@ -42,7 +42,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
         shim_unlock();
         shim_real.close(sv[0]);
         shim_real.close(sv[1]);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         return -1;
     }
     net = shim_fd_high(net);
@@ -55,7 +55,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
         shim_fd_close_own(net);
         shim_unlock();
         shim_real.close(sv[0]);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         return -1;
     }
     shim_real.close(sv[0]);
@@ -64,7 +64,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
         shim_fd_close_own(app);
         shim_fd_close_own(net);
         shim_unlock();
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         return -1;
     }
     s->state = SOCK_CONNECTED;
@@ -88,7 +88,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
         shim_fd_set_sock(fd, NULL);
         shim_fd_close_own(app);
         shim_fd_close_own(net);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         shim_unlock();
         return -1;
     }

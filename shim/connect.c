@@ -110,7 +110,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
     tls_engine *eng = NULL;
     tls_error terr;
     memset(&terr, 0, sizeof terr);
-    if (tls_engine_new(shim_configs[shim_rule_index(rule)], name, &eng, &terr) < 0) {
+    if (shim_engine_new(shim_configs[shim_rule_index(rule)], name, &eng, &terr) < 0) {
         char t[256];
         shim_log(POLICY_LOG_ERROR, "[%s] cannot start TLS: %s", rule->name,
                  tls_format_error(&terr, t, sizeof t));
@@ -121,7 +121,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
     int flags = shim_real.fcntl(fd, F_GETFL);
     int fdflags = shim_real.fcntl(fd, F_GETFD);
     if (flags < 0 || fdflags < 0) {
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         return -1;
     }
     shim_real.fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -129,7 +129,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
     if (rc < 0 && errno != EINPROGRESS) {
         int e = errno;
         shim_real.fcntl(fd, F_SETFL, flags);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         errno = e;
         return -1;
     }
@@ -138,7 +138,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
         int e = errno;
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         errno = e;
         return -1; /* the TCP connection dies with the program's close */
     }
@@ -157,7 +157,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         shim_unlock();
         shim_real.close(sv[0]);
         shim_real.close(sv[1]);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         errno = e;
         return -1;
     }
@@ -173,7 +173,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         shim_real.close(net);
         shim_unlock();
         shim_real.close(sv[0]);
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         errno = e;
         return -1;
     }
@@ -185,7 +185,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         shim_fd_close_own(app);
         shim_fd_close_own(net);
         shim_unlock();
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         errno = ENOMEM;
         return -1;
     }
@@ -218,7 +218,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         shim_fd_close_own(app);
         shim_fd_close_own(net);
         s->tcp_fd = -1;
-        tls_engine_free(eng);
+        shim_engine_free(eng);
         shim_unlock();
         errno = e;
         return -1;

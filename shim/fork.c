@@ -13,10 +13,12 @@
 static void prepare(void)
 {
     shim_helper_fork_prepare();
+    shim_resolve_fork_prepare();
 }
 
 static void parent(void)
 {
+    shim_resolve_fork_parent();
     shim_helper_fork_parent();
 }
 
@@ -24,6 +26,7 @@ static void child(void)
 {
     /* the lock is held (taken in prepare) by this thread, whose kernel id
      * changed: reset the connections, then re-initialise the lock */
+    shim_resolve_fork_child();
     shim_helper_child_reset();
     shim_log_child_reset();
     shim_fdtable_child_reset();

@@ -757,6 +757,21 @@ int shim_helper_add(const shim_conn_args *a)
     return 0;
 }
 
+int shim_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls_error *err)
+{
+    shim_lock();
+    int rc = tls_engine_new(c, server_name, out, err);
+    shim_unlock();
+    return rc;
+}
+
+void shim_engine_free(tls_engine *e)
+{
+    shim_lock();
+    tls_engine_free(e);
+    shim_unlock();
+}
+
 /* ---- fork ---- */
 void shim_helper_fork_prepare(void)
 {

@@ -97,6 +97,23 @@ bool shim_resolve_lookup(const struct sockaddr *addr, char *buf, size_t len)
     return found;
 }
 
+/* fork: the map's lock must not be copied while another thread holds it */
+void shim_resolve_fork_prepare(void)
+{
+    pthread_mutex_lock(&resolve_mutex);
+}
+
+void shim_resolve_fork_parent(void)
+{
+    pthread_mutex_unlock(&resolve_mutex);
+}
+
+void shim_resolve_fork_child(void)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&resolve_mutex, &m, sizeof m);
+}
+
 SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                             struct addrinfo **res)
 {

@@ -98,6 +98,9 @@ void shim_fdtable_child_reset(void); /* after fork, in the child */
 /* ---- resolve.c: address -> host name the program resolved ---- */
 /* Copies the name for addr (port ignored) into buf; false if unknown. */
 bool shim_resolve_lookup(const struct sockaddr *addr, char *buf, size_t len);
+void shim_resolve_fork_prepare(void);
+void shim_resolve_fork_parent(void);
+void shim_resolve_fork_child(void);
 
 /* ---- helper.c: the one helper thread ---- */
 typedef struct shim_conn_args {
@@ -114,6 +117,11 @@ typedef struct shim_conn_args {
 } shim_conn_args;
 /* Hands a connection to the helper (starting it if needed). Lock held. 0 or -1/errno. */
 int shim_helper_add(const shim_conn_args *a);
+/* tls_engine_new / tls_engine_free under the shim's lock: every use of the
+ * engine (and so of libcrypto) is, so that fork() (whose prepare handler takes
+ * the lock) never copies a libcrypto lock held by another thread. */
+int shim_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls_error *err);
+void shim_engine_free(tls_engine *e);
 void shim_helper_child_reset(void);
 void shim_helper_exit_drain(void);
 void shim_helper_fork_prepare(void);
