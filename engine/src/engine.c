@@ -409,8 +409,14 @@ int tls_engine_write(tls_engine *e, const uint8_t *buf, size_t len, size_t *acce
     if (!e->connected_once)
         return TLS_E_WOULDBLOCK;
     size_t done = 0;
+    /* SSL 3.0 / TLS 1.0 CBC chain their IV across records: a 1-byte record
+     * first makes the next IV unpredictable to a chosen-plaintext attacker
+     * (the 1/n-1 split against BEAST) */
+    bool split = e->wr.suite && e->wr.version <= TLS_TLS10 && e->wr.cd->kind == TLS_CIPHER_CBC;
     while (done < len && e->out_len - e->out_off < TLS_OUT_SOFT_LIMIT) {
         size_t n = len - done > TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT : len - done;
+        if (split && n > 1)
+            n = done == 0 ? 1 : (n == TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT - 1 : n);
         if (!tls_engine_send_record(e, TLS_CT_APPDATA, buf + done, n))
             return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "sealing a record");
         done += n;

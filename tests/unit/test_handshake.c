@@ -657,3 +657,24 @@ Test(handshake, refused_renegotiation_keeps_the_connection)
     cr_assert(pair_transfer(w.c, w.s, 1000));
     world_free(&w);
 }
+
+Test(handshake, tls10_cbc_writes_split_one_byte_first)
+{
+    world w;
+    world_init(&w);
+    w.co.versions = w.so.versions = TLS_VMASK_TLS10;
+    w.co.ciphers = w.so.ciphers = "AES128-SHA";
+    cr_assert(world_connect(&w));
+    size_t acc;
+    cr_assert_eq(tls_engine_write(w.c, (const uint8_t *)"0123456789", 10, &acc), TLS_OK);
+    cr_assert_eq(acc, 10);
+    size_t n;
+    const uint8_t *p = tls_engine_output(w.c, &n);
+    /* the first record carries 1 byte: MAC-then-encrypt pads 1 + 20 (SHA-1)
+     * to 32; encrypt-then-MAC pads 1 to 16 and adds the 20-byte MAC */
+    size_t first = (size_t)p[3] << 8 | p[4];
+    cr_assert_eq(first, w.c->etm ? 36u : 32u, "a 1-byte first record");
+    cr_assert(n > 5 + first, "a second record follows");
+    cr_assert(pair_transfer(w.c, w.s, 50000));
+    world_free(&w);
+}
