@@ -48,7 +48,7 @@ ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_SO) $(LAUNCHER)
 endif
 
-.PHONY: all check unit interop e2e demo bench fuzz fuzzers deps clean install
+.PHONY: all check unit interop e2e demo fuzz fuzzers deps clean
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -134,10 +134,6 @@ fuzzers: $(FUZZERS)
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzzers
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=build tests/run.sh fuzz
-
-bench: deps
-	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) scripts/bench.sh
 
 clean:
 	rm -rf build
