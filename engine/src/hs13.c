@@ -742,6 +742,8 @@ static int server_check_psk(tls_engine *e, tls_client_hello *ch)
     tls_hs *hs = e->hs;
     tls_config *c = e->cfg;
     hs->psk_accepted = false;
+    if (ch->has_psk && !ch->has_psk_modes) /* RFC 8446 4.2.9 */
+        return FAIL(e, TLS_ALERT_MISSING_EXTENSION, "pre_shared_key without psk_key_exchange_modes");
     if (!ch->has_psk || !c->opts.reuse_sessions)
         return TLS_OK;
     bool dhe = false;
