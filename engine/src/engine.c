@@ -67,8 +67,8 @@ void tls_engine_free(tls_engine *e)
     free(e->out);
     free(e->peer_cert);
     tls_wr_free(&e->hsbuf);
-    OPENSSL_cleanse(e->master, sizeof e->master);
     tls_config_free(e->cfg);
+    OPENSSL_cleanse(e, sizeof *e); /* master secret, traffic secrets, Finished values */
     free(e);
 }
 
