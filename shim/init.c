@@ -57,12 +57,6 @@ size_t shim_rule_index(const policy_rule *r)
     return (size_t)(r - shim_policy->rules);
 }
 
-int shim_rule_options(const policy *p, const policy_rule *r, tls_options *o, char *msg,
-                      size_t msg_len)
-{
-    return ruleopts_fill(p, r, o, NULL, msg, msg_len, shim_keylog_cb);
-}
-
 int shim_build_config(const policy *p, const policy_rule *r, tls_config **out, char *msg,
                       size_t msg_len)
 {

@@ -48,10 +48,6 @@ extern tls_config **shim_configs;   /* one per rule, index = rule - rules */
 void shim_init(void);               /* idempotent; every wrapper calls it first */
 bool shim_active(void);             /* a policy is loaded and we are not inside the shim */
 size_t shim_rule_index(const policy_rule *r);
-/* Fills o from a rule (pointers into the rule; keylog set when configured).
- * Returns 0, or -1 with msg filled (version list invalid). */
-int shim_rule_options(const policy *p, const policy_rule *r, tls_options *o, char *msg,
-                      size_t msg_len);
 /* Builds a config for rule r; on error writes "FILE:LINE: [rule] KEY: text". */
 int shim_build_config(const policy *p, const policy_rule *r, tls_config **out, char *msg,
                       size_t msg_len);

@@ -48,7 +48,29 @@ e2e_bg "$T/echo.out" timeout 120 python3 "$T/echo.py" "$ECHO" "$PKI/server.pem" 
 wait_port "$ECHO" || fail setup "echo server did not start"
 : >"$T/echo.log" # forget wait_port's probe
 
-write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 5000" "" \
+SILENT=$(free_port)
+raw_listener "$SILENT" "$T/silent.bytes" || fail setup "raw listener did not start"
+RST=$(free_port)
+cat >"$T/rst.py" <<'EOF'
+import socket, ssl, struct, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+while True:
+    raw, _ = ls.accept()
+    try:
+        c = ctx.wrap_socket(raw, server_side=True)   # handshake, then reset
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, ssl.SSLError):
+        pass
+    raw.close()
+EOF
+e2e_bg "$T/rst.out" timeout 120 python3 "$T/rst.py" "$RST" "$PKI/server.pem" "$PKI/server.key"
+wait_port "$RST" || fail setup "resetting server did not start"
+
+write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000" "" \
+    "[silent]" "direction = connect" "match = 127.0.0.1:$SILENT" "cacertfile = $PKI/ca.pem" "" \
+    "[rst]" "direction = connect" "match = 127.0.0.1:$RST" "cacertfile = $PKI/ca.pem" "" \
     "[www]" "direction = connect" "match = 127.0.0.1:$WWW" "cacertfile = $PKI/ca.pem" "" \
     "[bad]" "direction = connect" "match = 127.0.0.1:$BAD" "cacertfile = $PKI/ca.pem" "" \
     "[echo]" "direction = connect" "match = 127.0.0.1:$ECHO" "cacertfile = $PKI/ca.pem"
@@ -56,8 +78,8 @@ write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 5000"
 # --- the program ----------------------------------------------------------------
 cat >"$T/cases.py" <<'EOF'
 import errno, hashlib, os, select, signal, socket, sys, threading, time
-WWW, BAD, ECHO = (int(x) for x in sys.argv[1:4])
-CASE = sys.argv[4] if len(sys.argv) > 4 else None
+WWW, BAD, ECHO, SILENT, RST = (int(x) for x in sys.argv[1:6])
+CASE = sys.argv[6] if len(sys.argv) > 6 else None
 def res(name, ok, why=""):
     print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
 def http(s):
@@ -96,6 +118,41 @@ def nonblocking_connect():
         and ev and ev[0][1] & select.POLLOUT and err == 0 and e3 == errno.EISCONN and http_ok(d)
     res("nonblocking_connect", ok, "connect %s/%s/%s early-send %s poll %s SO_ERROR %s reply %r" % (
         errno.errorcode.get(e1), errno.errorcode.get(e2), errno.errorcode.get(e3), early, ev, err, d[:30]))
+
+def epoll_edge_triggered_connect():
+    s = socket.socket(); s.setblocking(False)
+    e1 = s.connect_ex(("127.0.0.1", WWW))
+    ep = select.epoll(); ep.register(s.fileno(), select.EPOLLOUT | select.EPOLLIN | select.EPOLLET)
+    ev = ep.poll(10)
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    s.setblocking(True); d = http(s)
+    res("epoll_edge_triggered_connect", e1 == errno.EINPROGRESS and ev and ev[0][1] & select.EPOLLOUT
+        and err == 0 and http_ok(d), "connect %s epoll %s SO_ERROR %s" % (errno.errorcode.get(e1), ev, err))
+
+def handshake_timeout():
+    s = socket.socket(); t0 = time.time()
+    try:
+        s.connect(("127.0.0.1", SILENT)); res("handshake_timeout", False, "connect succeeded")
+    except OSError as e:
+        dt = time.time() - t0
+        res("handshake_timeout", e.errno == errno.ETIMEDOUT and 1.5 < dt < 6, "%s after %.1fs" % (e, dt))
+
+def no_sigpipe_from_helper():
+    # the peer resets the connection; the program closes its end, so the
+    # helper's close_notify meets a dead socket (EPIPE): with SIGPIPE at its
+    # default action, a signal from the helper would kill the process
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        for _ in range(3):
+            s = socket.socket(); s.connect(("127.0.0.1", RST))
+            time.sleep(0.2)
+            try: s.send(b"x" * 100000, socket.MSG_NOSIGNAL)
+            except OSError: pass
+            s.close()
+        time.sleep(0.5)
+        res("no_sigpipe_from_helper", True)
+    finally:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 def nonblocking_connect_fails():
     s = socket.socket(); s.setblocking(False)
@@ -244,21 +301,25 @@ if CASE == "send_exit":
     s = socket.socket(); s.connect(("127.0.0.1", ECHO))
     s.sendall(b"B" * (1 << 20)); sys.exit(0)
 
-for f in (nonblocking_connect, nonblocking_connect_fails, blocking_connect_fails, names_and_options,
+for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, no_sigpipe_from_helper,
+          nonblocking_connect_fails, blocking_connect_fails, names_and_options,
           dup_keeps_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
           fork_with_threads, fork_exec_inherits, half_close_and_large_echo, parallel_threads, many_connections):
     try: f()
     except Exception as e: res(f.__name__, False, "exception %r" % e)
 EOF
 
-E2E_T=$T timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" 2>"$T/cases.err"
+E2E_T=$T timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" 2>"$T/cases.err"
 rc=$?
+if grep -q "$(printf 'GET ')" "$T/silent.bytes"; then
+    fail no_plaintext_to_silent_server "the request reached the network in plaintext"
+fi
 [ $rc = 0 ] || fail cases_program "exit $rc: $(grep -v 'info:' "$T/cases.err" | tail -5 | tr '\n' ' ')"
 
 # close with data in flight loses nothing
 : >"$T/echo.log"
-timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" send_close_exit 2>"$T/sce.err"
-timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" send_exit 2>"$T/se.err"
+timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" send_close_exit 2>"$T/sce.err"
+timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" send_exit 2>"$T/se.err"
 for _ in $(seq 50); do [ "$(wc -l <"$T/echo.log")" -ge 2 ] && break; sleep 0.1; done
 if grep -q "^$((2 << 20)) " "$T/echo.log"; then
     pass close_with_data_in_flight
