@@ -49,6 +49,7 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
     int nfl = shim_real.fcntl(net, F_GETFL);
     shim_real.fcntl(net, F_SETFL, (nfl < 0 ? 0 : nfl) | O_NONBLOCK);
     int app = shim_fd_high(sv[1]);
+    shim_copy_program_opts(net, sv[0]);
     shim_real.fcntl(sv[0], F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
     if (shim_real.dup3(sv[0], fd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
         shim_fd_close_own(app);

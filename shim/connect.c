@@ -163,6 +163,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
     }
     net = shim_fd_high(net);
     int app = shim_fd_high(sv[1]);
+    shim_copy_program_opts(net, sv[0]);
     /* the program's end takes the original's O_NONBLOCK and FD_CLOEXEC */
     shim_real.fcntl(sv[0], F_SETFL, (flags & O_NONBLOCK) ? O_NONBLOCK : 0);
     if (shim_real.dup3(sv[0], fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {

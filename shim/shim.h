@@ -128,6 +128,9 @@ void shim_helper_fork_parent(void);
 void shim_addr_str(const struct sockaddr *a, char *buf, size_t len);
 bool shim_addr_is_inet(const struct sockaddr *a);
 
+/* ---- sockopt.c ---- */
+void shim_copy_program_opts(int tcp_fd, int program_end);
+
 /* ---- log.c ---- */
 void shim_log_init(const policy *p);
 void shim_log(policy_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

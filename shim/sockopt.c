@@ -100,3 +100,17 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
     shim_unlock();
     return rc;
 }
+
+/* At the swap: the options that concern the program's own reads and writes
+ * (set on the TCP socket before connect, or inherited from the listener by an
+ * accepted socket) move to the program's socketpair end. */
+void shim_copy_program_opts(int tcp_fd, int program_end)
+{
+    static const int names[] = {SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        unsigned char v[64];
+        socklen_t l = sizeof v;
+        if (shim_real.getsockopt(tcp_fd, SOL_SOCKET, names[i], v, &l) == 0)
+            shim_real.setsockopt(program_end, SOL_SOCKET, names[i], v, l);
+    }
+}

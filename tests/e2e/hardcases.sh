@@ -77,7 +77,7 @@ write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000"
 
 # --- the program ----------------------------------------------------------------
 cat >"$T/cases.py" <<'EOF'
-import errno, hashlib, os, select, signal, socket, sys, threading, time
+import errno, hashlib, os, select, signal, socket, struct, sys, threading, time
 WWW, BAD, ECHO, SILENT, RST = (int(x) for x in sys.argv[1:6])
 CASE = sys.argv[6] if len(sys.argv) > 6 else None
 def res(name, ok, why=""):
@@ -175,6 +175,7 @@ def blocking_connect_fails():
 def names_and_options():
     s = socket.socket()
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # before connect
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 7, 0))
     s.connect(("127.0.0.1", WWW))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)   # after connect
     peer, local = s.getpeername(), s.getsockname()
@@ -182,10 +183,11 @@ def names_and_options():
     typ = s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
     nd = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     ka = s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
-    ok = peer == ("127.0.0.1", WWW) and local[0] == "127.0.0.1" and local[1] > 0 and \
+    rcvtimeo = struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))[0]
+    ok = rcvtimeo == 7 and peer == ("127.0.0.1", WWW) and local[0] == "127.0.0.1" and local[1] > 0 and \
         dom == socket.AF_INET and typ == socket.SOCK_STREAM and nd == 1 and ka == 1
     res("names_and_options", ok and http_ok(http(s)),
-        "peer %s local %s domain %s type %s nodelay %s keepalive %s" % (peer, local, dom, typ, nd, ka))
+        "peer %s local %s domain %s type %s nodelay %s keepalive %s rcvtimeo %s" % (peer, local, dom, typ, nd, ka, rcvtimeo))
 
 def dup_keeps_connection():
     s = socket.socket(); s.connect(("127.0.0.1", WWW))
