@@ -248,19 +248,32 @@ void tls_hs_keylog(tls_engine *e);
 int tls_hs_verify_peer(tls_engine *e);           /* peer chain -> verify_fun; fails the engine */
 int tls_hs_parse_certificate(tls_engine *e, const uint8_t *body, size_t len);
 
+/* The handshake state machines are tables: in state S, message type T goes
+ * to handler F. Anything else is an unexpected_message (s2n-tls's shape). */
+typedef int (*tls_hs_handler)(tls_engine *e, tls_rd *msg);
+typedef struct tls_hs_transition {
+    tls_hs_state state;
+    uint8_t type;
+    tls_hs_handler handler;
+} tls_hs_transition;
+extern const tls_hs_transition tls_client12_table[], tls_server12_table[];
+extern const tls_hs_transition tls_client13_table[], tls_server13_table[];
+extern const size_t tls_client12_table_len, tls_server12_table_len;
+extern const size_t tls_client13_table_len, tls_server13_table_len;
+
+/* shared by the roles and versions (hs_common.c) */
+bool tls_kx_fits_key(tls_kx kx, EVP_PKEY *key);
+bool tls_hs_send_certificate12(tls_engine *e, bool with_chain);
+int tls_hs_accept_alpn(tls_engine *e, tls_rd *body); /* the server's choice, in SH or EE */
+
 /* hs_client.c / hs_server.c */
 int tls_client_start(tls_engine *e);
-int tls_client_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len);
-int tls_client_after_ccs(tls_engine *e);
-int tls_server_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len);
 
 /* hs13.c: TLS 1.3 */
 int tls13_client_hello_extensions(tls_engine *e, tls_wr *w); /* supported_versions + key_share */
 int tls13_client_server_hello(tls_engine *e, tls_rd *r, const uint8_t random[32], tls_rd sid,
                               uint16_t suite_id, tls_rd exts);
-int tls13_client_handle(tls_engine *e, uint8_t type, tls_rd *msg);
 int tls13_server_start(tls_engine *e, tls_client_hello *ch);
-int tls13_server_handle(tls_engine *e, uint8_t type, tls_rd *msg);
 int tls_server_parse_hello(tls_engine *e, tls_rd *r, tls_client_hello *ch);
 int tls13_post_handshake(tls_engine *e, uint8_t type, tls_rd *msg);
 int tls13_key_update(tls_engine *e, bool request_peer);

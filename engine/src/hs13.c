@@ -515,7 +515,6 @@ int tls13_client_server_hello(tls_engine *e, tls_rd *r, const uint8_t random[32]
 
 static int client_encrypted_extensions(tls_engine *e, tls_rd *r)
 {
-    tls_config *c = e->cfg;
     tls_rd exts = tls_rd_vec(r, 2, 0, 0xffff);
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed EncryptedExtensions");
@@ -532,17 +531,9 @@ static int client_encrypted_extensions(tls_engine *e, tls_rd *r)
             break;
         case TLS_EXT_SUPPORTED_GROUPS: break; /* the server's preferences: informational */
         case TLS_EXT_ALPN: {
-            tls_rd list = tls_rd_vec(&body, 2, 2, 0xffff);
-            tls_rd name = tls_rd_vec(&list, 1, 1, 255);
-            if (body.bad || list.bad || !tls_rd_done(&list) || !tls_rd_done(&body))
-                return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ALPN");
-            bool ours = false;
-            for (size_t i = 0; i < c->n_alpn; i++)
-                ours |= strlen(c->alpn[i]) == name.len && !memcmp(c->alpn[i], name.p, name.len);
-            if (!ours)
-                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server chose an ALPN protocol we did not offer");
-            memcpy(e->alpn, name.p, name.len);
-            e->alpn[name.len] = '\0';
+            int rc = tls_hs_accept_alpn(e, &body);
+            if (rc)
+                return rc;
             break;
         }
         case TLS_EXT_EARLY_DATA:
@@ -643,38 +634,23 @@ static int client_finished(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-int tls13_client_handle(tls_engine *e, uint8_t type, tls_rd *msg)
+static int client_certificate_verify(tls_engine *e, tls_rd *r)
 {
-    tls_hs_state st = e->hs->state;
-    switch (type) {
-    case TLS_HS_ENCRYPTED_EXTENSIONS:
-        if (st == HS13_C_WAIT_EE)
-            return client_encrypted_extensions(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE_REQUEST:
-        if (st == HS13_C_WAIT_CERT_CR)
-            return client_certificate_request(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE:
-        if (st == HS13_C_WAIT_CERT_CR || st == HS13_C_WAIT_CERT)
-            return client_certificate(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE_VERIFY:
-        if (st == HS13_C_WAIT_CV) {
-            int rc = check_certificate_verify(e, msg, true);
-            if (!rc)
-                e->hs->state = HS13_C_WAIT_FINISHED;
-            return rc;
-        }
-        break;
-    case TLS_HS_FINISHED:
-        if (st == HS13_C_WAIT_FINISHED)
-            return client_finished(e, msg);
-        break;
-    default: break;
-    }
-    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "unexpected TLS 1.3 handshake message %u from the server", type);
+    int rc = check_certificate_verify(e, r, true);
+    if (!rc)
+        e->hs->state = HS13_C_WAIT_FINISHED;
+    return rc;
 }
+
+const tls_hs_transition tls_client13_table[] = {
+    {HS13_C_WAIT_EE, TLS_HS_ENCRYPTED_EXTENSIONS, client_encrypted_extensions},
+    {HS13_C_WAIT_CERT_CR, TLS_HS_CERTIFICATE_REQUEST, client_certificate_request},
+    {HS13_C_WAIT_CERT_CR, TLS_HS_CERTIFICATE, client_certificate},
+    {HS13_C_WAIT_CERT, TLS_HS_CERTIFICATE, client_certificate},
+    {HS13_C_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, client_certificate_verify},
+    {HS13_C_WAIT_FINISHED, TLS_HS_FINISHED, client_finished},
+};
+const size_t tls_client13_table_len = sizeof tls_client13_table / sizeof *tls_client13_table;
 
 /* ======================================================================
  * server
@@ -1036,36 +1012,28 @@ static int server_finished(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-int tls13_server_handle(tls_engine *e, uint8_t type, tls_rd *msg)
+static int server_certificate_verify(tls_engine *e, tls_rd *r)
 {
-    tls_hs_state st = e->hs->state;
-    switch (type) {
-    case TLS_HS_CLIENT_HELLO:
-        if (st == HS13_S_WAIT_CH2)
-            return server_client_hello2(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE:
-        if (st == HS13_S_WAIT_CERT)
-            return server_certificate(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE_VERIFY:
-        if (st == HS13_S_WAIT_CV) {
-            int rc = check_certificate_verify(e, msg, false);
-            if (!rc)
-                e->hs->state = HS13_S_WAIT_FINISHED;
-            return rc;
-        }
-        break;
-    case TLS_HS_FINISHED:
-        if (st == HS13_S_WAIT_FINISHED)
-            return server_finished(e, msg);
-        break;
-    default: break;
-    }
-    if (st == HS13_S_WAIT_CERT && type == TLS_HS_FINISHED)
-        return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "the client skipped the Certificate we asked for");
-    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "unexpected TLS 1.3 handshake message %u from the client", type);
+    int rc = check_certificate_verify(e, r, false);
+    if (!rc)
+        e->hs->state = HS13_S_WAIT_FINISHED;
+    return rc;
 }
+
+static int finished_without_certificate(tls_engine *e, tls_rd *r)
+{
+    (void)r;
+    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "the client skipped the Certificate we asked for");
+}
+
+const tls_hs_transition tls_server13_table[] = {
+    {HS13_S_WAIT_CH2, TLS_HS_CLIENT_HELLO, server_client_hello2},
+    {HS13_S_WAIT_CERT, TLS_HS_CERTIFICATE, server_certificate},
+    {HS13_S_WAIT_CERT, TLS_HS_FINISHED, finished_without_certificate},
+    {HS13_S_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, server_certificate_verify},
+    {HS13_S_WAIT_FINISHED, TLS_HS_FINISHED, server_finished},
+};
+const size_t tls_server13_table_len = sizeof tls_server13_table / sizeof *tls_server13_table;
 
 /* ClientHello2 after our HelloRetryRequest: parsed by the common server code
  * path (tls_server_parse_hello) and must now carry a share for our group. */

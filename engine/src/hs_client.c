@@ -183,19 +183,6 @@ int tls_client_send_hello(tls_engine *e)
     return TLS_OK;
 }
 
-static bool kx_fits_key(tls_kx kx, EVP_PKEY *key)
-{
-    int id = EVP_PKEY_get_base_id(key);
-    switch (kx) {
-    case TLS_KX_RSA:
-    case TLS_KX_DHE_RSA:
-    case TLS_KX_ECDHE_RSA: return id == EVP_PKEY_RSA;
-    case TLS_KX_DHE_DSS: return id == EVP_PKEY_DSA;
-    case TLS_KX_ECDHE_ECDSA: return id == EVP_PKEY_EC || id == EVP_PKEY_ED25519;
-    default: return false;
-    }
-}
-
 static int server_hello(tls_engine *e, tls_rd *r)
 {
     tls_config *c = e->cfg;
@@ -276,17 +263,9 @@ static int server_hello(tls_engine *e, tls_rd *r)
             break;
         }
         case TLS_EXT_ALPN: {
-            tls_rd list = tls_rd_vec(&body, 2, 2, 0xffff);
-            tls_rd name = tls_rd_vec(&list, 1, 1, 255);
-            if (body.bad || list.bad || !tls_rd_done(&list) || !tls_rd_done(&body))
-                return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ALPN in ServerHello");
-            bool ours = false;
-            for (size_t i = 0; i < c->n_alpn; i++)
-                ours |= strlen(c->alpn[i]) == name.len && !memcmp(c->alpn[i], name.p, name.len);
-            if (!ours)
-                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server chose an ALPN protocol we did not offer");
-            memcpy(e->alpn, name.p, name.len);
-            e->alpn[name.len] = '\0';
+            int rc = tls_hs_accept_alpn(e, &body);
+            if (rc)
+                return rc;
             break;
         }
         case TLS_EXT_ENCRYPT_THEN_MAC:
@@ -373,7 +352,7 @@ static int server_certificate(tls_engine *e, tls_rd *r)
         return rc;
     if (!hs->n_peer_chain)
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "the server sent no certificate");
-    if (!kx_fits_key(e->suite->kx, hs->peer_key))
+    if (!tls_kx_fits_key(e->suite->kx, hs->peer_key))
         return FAIL(e, TLS_ALERT_UNSUPPORTED_CERTIFICATE, "the server's key does not fit suite %s",
                     e->suite->info.openssl_name);
     rc = tls_hs_verify_peer(e);
@@ -492,18 +471,6 @@ static int certificate_request(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-static bool send_certificate(tls_engine *e, bool with_chain)
-{
-    tls_wr w = tls_wr_dynamic(4096);
-    size_t at = tls_wr_begin_vec(&w, 3);
-    for (size_t i = 0; with_chain && i < e->cfg->cred.n; i++)
-        tls_wr_vec(&w, 3, e->cfg->cred.der[i], e->cfg->cred.der_len[i]);
-    tls_wr_end_vec(&w, at, 3);
-    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE, &w);
-    tls_wr_free(&w);
-    return ok;
-}
-
 static int send_client_key_exchange(tls_engine *e)
 {
     tls_hs *hs = e->hs;
@@ -610,12 +577,12 @@ static int server_hello_done(tls_engine *e, tls_rd *r)
     bool have_cert = e->cfg->cred.chain && e->cfg->cred.key;
     if (hs->cert_requested) {
         if (have_cert) {
-            if (!send_certificate(e, true))
+            if (!tls_hs_send_certificate12(e, true))
                 return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "Certificate");
             hs->client_sent_cert = true;
         } else if (e->version == TLS_SSL3) {
             tls_engine_send_alert(e, 1, TLS_ALERT_NO_CERTIFICATE);
-        } else if (!send_certificate(e, false)) {
+        } else if (!tls_hs_send_certificate12(e, false)) {
             return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "Certificate");
         }
     }
@@ -645,37 +612,13 @@ static int server_finished(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-int tls_client_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len)
-{
-    (void)raw;
-    (void)raw_len;
-    tls_hs_state st = e->hs->state;
-    switch (type) {
-    case TLS_HS_SERVER_HELLO:
-        if (st == HS_C_WAIT_SH)
-            return server_hello(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE:
-        if (st == HS_C_WAIT_CERT)
-            return server_certificate(e, msg);
-        break;
-    case TLS_HS_SERVER_KEY_EXCHANGE:
-        if (st == HS_C_WAIT_SKE)
-            return server_key_exchange(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE_REQUEST:
-        if (st == HS_C_WAIT_CR_OR_SHD)
-            return certificate_request(e, msg);
-        break;
-    case TLS_HS_SERVER_HELLO_DONE:
-        if (st == HS_C_WAIT_CR_OR_SHD || st == HS_C_WAIT_SHD)
-            return server_hello_done(e, msg);
-        break;
-    case TLS_HS_FINISHED:
-        if (st == HS_C_WAIT_FINISHED)
-            return server_finished(e, msg);
-        break;
-    default: break;
-    }
-    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "unexpected handshake message %u from the server", type);
-}
+const tls_hs_transition tls_client12_table[] = {
+    {HS_C_WAIT_SH, TLS_HS_SERVER_HELLO, server_hello},
+    {HS_C_WAIT_CERT, TLS_HS_CERTIFICATE, server_certificate},
+    {HS_C_WAIT_SKE, TLS_HS_SERVER_KEY_EXCHANGE, server_key_exchange},
+    {HS_C_WAIT_CR_OR_SHD, TLS_HS_CERTIFICATE_REQUEST, certificate_request},
+    {HS_C_WAIT_CR_OR_SHD, TLS_HS_SERVER_HELLO_DONE, server_hello_done},
+    {HS_C_WAIT_SHD, TLS_HS_SERVER_HELLO_DONE, server_hello_done},
+    {HS_C_WAIT_FINISHED, TLS_HS_FINISHED, server_finished},
+};
+const size_t tls_client12_table_len = sizeof tls_client12_table / sizeof *tls_client12_table;

@@ -120,10 +120,65 @@ int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len, 
             return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "transcript");
     }
     tls_rd r = tls_rd_make(body, len);
-    if (hs->tls13 && hs->state != HS_C_WAIT_SH)
-        return e->server ? tls13_server_handle(e, type, &r) : tls13_client_handle(e, type, &r);
-    return e->server ? tls_server_handle(e, type, &r, raw, raw_len)
-                     : tls_client_handle(e, type, &r, raw, raw_len);
+    const tls_hs_transition *t;
+    size_t n;
+    if (hs->tls13 && hs->state != HS_C_WAIT_SH) {
+        t = e->server ? tls_server13_table : tls_client13_table;
+        n = e->server ? tls_server13_table_len : tls_client13_table_len;
+    } else {
+        t = e->server ? tls_server12_table : tls_client12_table;
+        n = e->server ? tls_server12_table_len : tls_client12_table_len;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (t[i].state == hs->state && t[i].type == type)
+            return t[i].handler(e, &r);
+    return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                           "unexpected %shandshake message %u from the %s", hs->tls13 ? "TLS 1.3 " : "", type,
+                           e->server ? "client" : "server");
+}
+
+bool tls_kx_fits_key(tls_kx kx, EVP_PKEY *key)
+{
+    int id = key ? EVP_PKEY_get_base_id(key) : 0;
+    switch (kx) {
+    case TLS_KX_RSA:
+    case TLS_KX_DHE_RSA:
+    case TLS_KX_ECDHE_RSA: return id == EVP_PKEY_RSA;
+    case TLS_KX_DHE_DSS: return id == EVP_PKEY_DSA;
+    case TLS_KX_ECDHE_ECDSA: return id == EVP_PKEY_EC || id == EVP_PKEY_ED25519;
+    default: return false;
+    }
+}
+
+/* Certificate (TLS 1.2 and before): our chain, or an empty list. */
+bool tls_hs_send_certificate12(tls_engine *e, bool with_chain)
+{
+    tls_wr w = tls_wr_dynamic(4096);
+    size_t at = tls_wr_begin_vec(&w, 3);
+    for (size_t i = 0; with_chain && i < e->cfg->cred.n; i++)
+        tls_wr_vec(&w, 3, e->cfg->cred.der[i], e->cfg->cred.der_len[i]);
+    tls_wr_end_vec(&w, at, 3);
+    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE, &w);
+    tls_wr_free(&w);
+    return ok;
+}
+
+int tls_hs_accept_alpn(tls_engine *e, tls_rd *body)
+{
+    tls_config *c = e->cfg;
+    tls_rd list = tls_rd_vec(body, 2, 2, 0xffff);
+    tls_rd name = tls_rd_vec(&list, 1, 1, 255);
+    if (body->bad || list.bad || !tls_rd_done(&list) || !tls_rd_done(body))
+        return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "malformed ALPN from the server");
+    bool ours = false;
+    for (size_t i = 0; i < c->n_alpn; i++)
+        ours |= strlen(c->alpn[i]) == name.len && !memcmp(c->alpn[i], name.p, name.len);
+    if (!ours)
+        return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_ILLEGAL_PARAMETER,
+                               "the server chose an ALPN protocol we did not offer");
+    memcpy(e->alpn, name.p, name.len);
+    e->alpn[name.len] = '\0';
+    return TLS_OK;
 }
 
 int tls_hs_handle_ccs(tls_engine *e)

@@ -19,19 +19,6 @@
 static const uint16_t server_groups[] = {TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1};
 
 
-static bool key_fits_kx(tls_kx kx, EVP_PKEY *key)
-{
-    int id = EVP_PKEY_get_base_id(key);
-    switch (kx) {
-    case TLS_KX_RSA: return id == EVP_PKEY_RSA;
-    case TLS_KX_DHE_RSA:
-    case TLS_KX_ECDHE_RSA: return id == EVP_PKEY_RSA;
-    case TLS_KX_DHE_DSS: return id == EVP_PKEY_DSA;
-    case TLS_KX_ECDHE_ECDSA: return id == EVP_PKEY_EC || id == EVP_PKEY_ED25519;
-    default: return false;
-    }
-}
-
 static uint16_t pick_group(const tls_hs *hs)
 {
     if (!hs->peer_sent_groups)
@@ -184,7 +171,7 @@ static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, 
     tls_hs *hs = e->hs;
     for (size_t i = 0; i < c->n_suites; i++) {
         const tls_suite *s = tls_suite_by_id(c->suites[i]);
-        if (!s || !tls_suite_usable(s, version) || !key_fits_kx(s->kx, c->cred.key))
+        if (!s || !tls_suite_usable(s, version) || !tls_kx_fits_key(s->kx, c->cred.key))
             continue;
         bool offered = false;
         for (size_t j = 0; j < ch->n_suites && !offered; j++)
@@ -285,18 +272,6 @@ static bool send_server_hello(tls_engine *e, const tls_client_hello *ch, bool sn
         tls_wr_end_vec(&w, ext, 2);
     (void)ch;
     bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_SERVER_HELLO, &w);
-    tls_wr_free(&w);
-    return ok;
-}
-
-static bool send_certificate(tls_engine *e)
-{
-    tls_wr w = tls_wr_dynamic(4096);
-    size_t at = tls_wr_begin_vec(&w, 3);
-    for (size_t i = 0; i < e->cfg->cred.n; i++)
-        tls_wr_vec(&w, 3, e->cfg->cred.der[i], e->cfg->cred.der_len[i]);
-    tls_wr_end_vec(&w, at, 3);
-    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE, &w);
     tls_wr_free(&w);
     return ok;
 }
@@ -561,7 +536,7 @@ static int client_hello_msg(tls_engine *e, tls_rd *r)
             return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "no random bytes");
         e->session_id_len = 32;
     }
-    if (!send_server_hello(e, &ch, sni_used) || !send_certificate(e))
+    if (!send_server_hello(e, &ch, sni_used) || !tls_hs_send_certificate12(e, true))
         return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "ServerHello");
     if (s->kx != TLS_KX_RSA) {
         int rc = send_server_key_exchange(e);
@@ -696,37 +671,21 @@ static int client_finished(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-int tls_server_handle(tls_engine *e, uint8_t type, tls_rd *msg, const uint8_t *raw, size_t raw_len)
+/* Old SSL 3.0 clients skip the Certificate we asked for (they may warn
+ * no_certificate instead); anyone else doing so is refused. */
+static int key_exchange_without_certificate(tls_engine *e, tls_rd *r)
 {
-    (void)raw;
-    (void)raw_len;
-    tls_hs_state st = e->hs->state;
-    switch (type) {
-    case TLS_HS_CLIENT_HELLO:
-        if (st == HS_S_WAIT_CH)
-            return client_hello_msg(e, msg);
-        break;
-    case TLS_HS_CERTIFICATE:
-        if (st == HS_S_WAIT_CERT)
-            return client_certificate(e, msg);
-        break;
-    case TLS_HS_CLIENT_KEY_EXCHANGE:
-        if (st == HS_S_WAIT_CKE)
-            return client_key_exchange(e, msg);
-        if (st == HS_S_WAIT_CERT && e->version == TLS_SSL3 && !e->cfg->opts.fail_if_no_peer_cert)
-            return client_key_exchange(e, msg); /* old SSL 3.0 clients just skip the Certificate */
-        break;
-    case TLS_HS_CERTIFICATE_VERIFY:
-        if (st == HS_S_WAIT_CV)
-            return certificate_verify(e, msg);
-        break;
-    case TLS_HS_FINISHED:
-        if (st == HS_S_WAIT_FINISHED)
-            return client_finished(e, msg);
-        break;
-    default: break;
-    }
-    if (st == HS_S_WAIT_CERT && type == TLS_HS_CLIENT_KEY_EXCHANGE)
-        return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "the client skipped the Certificate we asked for");
-    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "unexpected handshake message %u from the client", type);
+    if (e->version == TLS_SSL3 && !e->cfg->opts.fail_if_no_peer_cert)
+        return client_key_exchange(e, r);
+    return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "the client skipped the Certificate we asked for");
 }
+
+const tls_hs_transition tls_server12_table[] = {
+    {HS_S_WAIT_CH, TLS_HS_CLIENT_HELLO, client_hello_msg},
+    {HS_S_WAIT_CERT, TLS_HS_CERTIFICATE, client_certificate},
+    {HS_S_WAIT_CERT, TLS_HS_CLIENT_KEY_EXCHANGE, key_exchange_without_certificate},
+    {HS_S_WAIT_CKE, TLS_HS_CLIENT_KEY_EXCHANGE, client_key_exchange},
+    {HS_S_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, certificate_verify},
+    {HS_S_WAIT_FINISHED, TLS_HS_FINISHED, client_finished},
+};
+const size_t tls_server12_table_len = sizeof tls_server12_table / sizeof *tls_server12_table;
