@@ -67,10 +67,29 @@ while True:
 EOF
 e2e_bg "$T/rst.out" timeout 120 python3 "$T/rst.py" "$RST" "$PKI/server.pem" "$PKI/server.key"
 wait_port "$RST" || fail setup "resetting server did not start"
+TRUNC=$(free_port)
+cat >"$T/trunc.py" <<'EOF'
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+while True:
+    raw, _ = ls.accept()
+    try:
+        c = ctx.wrap_socket(raw, server_side=True)
+        c.sendall(b"partial")
+        c.shutdown(socket.SHUT_RDWR)     # TCP FIN, no close_notify (SSLSocket.shutdown skips it)
+        c.close()
+    except (OSError, ssl.SSLError):
+        raw.close()
+EOF
+e2e_bg "$T/trunc.out" timeout 120 python3 "$T/trunc.py" "$TRUNC" "$PKI/server.pem" "$PKI/server.key"
+wait_port "$TRUNC" || fail setup "truncating server did not start"
 
 write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000" "" \
     "[silent]" "direction = connect" "match = 127.0.0.1:$SILENT" "cacertfile = $PKI/ca.pem" "" \
     "[rst]" "direction = connect" "match = 127.0.0.1:$RST" "cacertfile = $PKI/ca.pem" "" \
+    "[trunc]" "direction = connect" "match = 127.0.0.1:$TRUNC" "cacertfile = $PKI/ca.pem" "" \
     "[www]" "direction = connect" "match = 127.0.0.1:$WWW" "cacertfile = $PKI/ca.pem" "" \
     "[bad]" "direction = connect" "match = 127.0.0.1:$BAD" "cacertfile = $PKI/ca.pem" "" \
     "[echo]" "direction = connect" "match = 127.0.0.1:$ECHO" "cacertfile = $PKI/ca.pem"
@@ -78,8 +97,8 @@ write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000"
 # --- the program ----------------------------------------------------------------
 cat >"$T/cases.py" <<'EOF'
 import errno, hashlib, os, select, signal, socket, struct, sys, threading, time
-WWW, BAD, ECHO, SILENT, RST = (int(x) for x in sys.argv[1:6])
-CASE = sys.argv[6] if len(sys.argv) > 6 else None
+WWW, BAD, ECHO, SILENT, RST, TRUNC = (int(x) for x in sys.argv[1:7])
+CASE = sys.argv[7] if len(sys.argv) > 7 else None
 def res(name, ok, why=""):
     print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
 def http(s):
@@ -153,6 +172,16 @@ def no_sigpipe_from_helper():
         res("no_sigpipe_from_helper", True)
     finally:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+def peer_truncates():
+    # the peer closes TCP without close_notify: the program reads what came, then EOF
+    s = socket.socket(); s.connect(("127.0.0.1", TRUNC))
+    d = b""
+    while True:
+        c = s.recv(100)
+        if not c: break
+        d += c
+    res("peer_truncates", d == b"partial", "got %r" % d)
 
 def nonblocking_connect_fails():
     s = socket.socket(); s.setblocking(False)
@@ -285,7 +314,7 @@ def parallel_threads():
 
 def many_connections():
     socks = []
-    for _ in range(300):
+    for _ in range(1000):
         s = socket.socket(); s.connect(("127.0.0.1", ECHO)); socks.append(s)
     good = 0
     for i, s in enumerate(socks):
@@ -304,6 +333,7 @@ if CASE == "send_exit":
     s.sendall(b"B" * (1 << 20)); sys.exit(0)
 
 for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, no_sigpipe_from_helper,
+          peer_truncates,
           nonblocking_connect_fails, blocking_connect_fails, names_and_options,
           dup_keeps_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
           fork_with_threads, fork_exec_inherits, half_close_and_large_echo, parallel_threads, many_connections):
@@ -311,8 +341,13 @@ for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, 
     except Exception as e: res(f.__name__, False, "exception %r" % e)
 EOF
 
-E2E_T=$T timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" 2>"$T/cases.err"
+E2E_T=$T timeout 120 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" "$TRUNC" 2>"$T/cases.err"
 rc=$?
+if grep -q "\[trunc\] 127.0.0.1:$TRUNC closed the connection without close_notify" "$T/cases.err"; then
+    pass truncation_reported
+else
+    fail truncation_reported "no warning in the log"
+fi
 if grep -q "$(printf 'GET ')" "$T/silent.bytes"; then
     fail no_plaintext_to_silent_server "the request reached the network in plaintext"
 fi
@@ -320,8 +355,8 @@ fi
 
 # close with data in flight loses nothing
 : >"$T/echo.log"
-timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" send_close_exit 2>"$T/sce.err"
-timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" send_exit 2>"$T/se.err"
+timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" "$TRUNC" send_close_exit 2>"$T/sce.err"
+timeout 30 "$TLSSHIM" -c "$T/p.ini" python3 "$T/cases.py" "$WWW" "$BAD" "$ECHO" "$SILENT" "$RST" "$TRUNC" send_exit 2>"$T/se.err"
 for _ in $(seq 50); do [ "$(wc -l <"$T/echo.log")" -ge 2 ] && break; sleep 0.1; done
 if grep -q "^$((2 << 20)) " "$T/echo.log"; then
     pass close_with_data_in_flight
