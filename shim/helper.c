@@ -185,8 +185,9 @@ static void finish(shim_conn *c)
      * health check) is not worth more than a debug line */
     bool probe = c->is_server && !c->hs_done && c->net_bytes_in == 0;
     if (c->fail[0])
-        shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_WARNING, "[%s] %s %s%s%s: %s", c->rule->name,
-                 c->is_server ? "from" : "to", c->peer, c->host[0] ? " " : "", c->host, c->fail);
+        shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_WARNING, "[%s] %s %s%s%s%s: %s",
+                 c->rule->name, c->is_server ? "from" : "to", c->peer, c->host[0] ? " (" : "",
+                 c->host, c->host[0] ? ")" : "", c->fail);
     shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_INFO,
              "[%s] %s %s%s%s%s: %s %s verify=%s sent=%llu received=%llu %llu.%03llus%s",
              c->rule->name, c->is_server ? "accepted from" : "connected to", c->peer,
