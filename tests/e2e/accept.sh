@@ -78,6 +78,50 @@ if [ "${SANITIZE:-}" != 1 ]; then # curl does not run under libasan
 fi
 e2e_kill "$SRV"
 
+# accept() itself never waits for a handshake: a single-threaded accept loop
+# gets two clients that never send a byte at once
+LPORT=$(free_port)
+write_policy "$T/loop.ini" "[global]" "log_level = info" "handshake_timeout = 10000" "" "[loop]" \
+    "direction = accept" "match = 127.0.0.1:$LPORT" "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+e2e_bg "$T/loop.log" timeout 60 "$TLSSHIM" -c "$T/loop.ini" python3 -c '
+import socket, sys
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+print("ready", flush=True)
+keep = []
+for i in range(3):
+    c, _ = ls.accept(); keep.append(c); print("accepted", i + 1, flush=True)
+' "$LPORT"
+LOOP=$E2E_BG_PID
+for _ in $(seq 100); do grep -q ready "$T/loop.log" && break; sleep 0.1; done
+python3 -c 'import socket,sys,time
+a = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+b = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(1.5)' "$LPORT"
+if grep -q "accepted 2" "$T/loop.log"; then
+    pass accept_does_not_wait_for_handshake
+else
+    fail accept_does_not_wait_for_handshake "the accept loop saw: $(tr '\n' ' ' <"$T/loop.log")"
+fi
+e2e_kill "$LOOP"
+
+# --- IPv6 -----------------------------------------------------------------------
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    P6=$(free_port ::1)
+    write_policy "$T/v6.ini" "[global]" "log_level = info" "" "[web6]" "direction = accept" \
+        "match = [::1]:$P6" "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+    e2e_bg "$T/web6.log" timeout 60 "$TLSSHIM" -c "$T/v6.ini" \
+        python3 -m http.server --bind ::1 --directory "$T/www" "$P6"
+    wait_port "$P6" ::1 || fail setup "http.server on ::1 did not start: $(tail -3 "$T/web6.log")"
+    out=$(timeout 20 curl -sS -m 10 -g --cacert "$PKI/ca.pem" "https://[::1]:$P6/index.html" 2>"$T/c6.err")
+    if [ "$out" = "$MARK" ]; then
+        pass ipv6_accept
+    else
+        fail ipv6_accept "curl got '$out': $(tr '\n' ' ' <"$T/c6.err")"
+    fi
+    e2e_kill "$E2E_BG_PID"
+fi
+
 # --- the accepted fd as the program sees it: accept4 flags, names, options ----
 APORT=$(free_port)
 write_policy "$T/acc.ini" "[global]" "log_level = info" "" "[svc]" "direction = accept" \
