@@ -248,6 +248,17 @@ static int classify(const char *file, char *interp, size_t ilen)
             s++;
         size_t l = strcspn(s, " \t\n");
         snprintf(interp, ilen, "%.*s", (int)l, s);
+        /* "#!/usr/bin/env NAME": the interpreter is NAME, looked up in PATH */
+        if (strcmp(interp, "/usr/bin/env") == 0 || strcmp(interp, "/bin/env") == 0) {
+            s += l;
+            while (*s == ' ' || *s == '\t')
+                s++;
+            size_t nl = strcspn(s, " \t\n");
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(nl < 255 ? nl : 255), s);
+            if (!name[0] || name[0] == '-' || find_program(name, interp, ilen) < 0)
+                interp[0] = '\0';
+        }
         kind = EXE_SCRIPT;
     } else if (n >= (ssize_t)sizeof(Elf32_Ehdr) && memcmp(head, ELFMAG, SELFMAG) == 0) {
         if (head[EI_CLASS] == ELFCLASS64 && n >= (ssize_t)sizeof(Elf64_Ehdr)) {
@@ -300,8 +311,6 @@ static int check_program(const char *prog)
             /* the interpreter is what gets preloaded */
             if (!interp[0])
                 return 0;
-            if (strcmp(interp, "/usr/bin/env") == 0 || strcmp(interp, "/bin/env") == 0)
-                return 0; /* the real interpreter is looked up at run time */
             snprintf(file, sizeof file, "%s", interp);
             continue;
         default:

@@ -106,6 +106,15 @@ if command -v cc >/dev/null && echo 'int main(void){return 0;}' >"$T/st.c" &&
     else
         fail refuses_static "rc=$rc: $out"
     fi
+    # a script whose interpreter is static: what would be preloaded is the interpreter
+    printf '#!/usr/bin/env static-prog\n' >"$T/script.sh" && chmod +x "$T/script.sh"
+    out=$(PATH=$T:$PATH "$TLSSHIM" -c "$T/good.ini" "$T/script.sh" 2>&1)
+    rc=$?
+    if [ $rc = 1 ] && grep -q "static-prog is statically linked" <<<"$out"; then
+        pass refuses_static_interpreter
+    else
+        fail refuses_static_interpreter "rc=$rc: $out"
+    fi
 fi
 out=$("$TLSSHIM" -c "$T/good.ini" no-such-program-$$ 2>&1)
 rc=$?
