@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -75,10 +77,31 @@ static size_t fill_unwritable(int p, int *orig_sndbuf)
     return total;
 }
 
-static int connect_wait(shim_sock *s)
+/* A blocking connect waits for the handshake; with SO_SNDTIMEO set it gives
+ * up after that long with EINPROGRESS, as Linux does for TCP (the handshake
+ * goes on; SO_ERROR, poll and a second connect tell the rest). */
+static int connect_wait(shim_sock *s, const struct timeval *limit)
 {
-    while (s->state == SOCK_PENDING && s->conn)
-        pthread_cond_wait(&shim_cond, &shim_mutex);
+    struct timespec until;
+    bool timed = limit && (limit->tv_sec > 0 || limit->tv_usec > 0);
+    if (timed) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += limit->tv_sec;
+        until.tv_nsec += (long)limit->tv_usec * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    while (s->state == SOCK_PENDING && s->conn) {
+        if (!timed) {
+            pthread_cond_wait(&shim_cond, &shim_mutex);
+        } else if (pthread_cond_timedwait(&shim_cond, &shim_mutex, &until) == ETIMEDOUT &&
+                   s->state == SOCK_PENDING) {
+            errno = EINPROGRESS;
+            return -1;
+        }
+    }
     if (s->state == SOCK_CONNECTED || (s->state == SOCK_FINISHED && !s->err)) {
         s->err = 0;
         return 0;
@@ -120,6 +143,10 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
 
     int flags = shim_real.fcntl(fd, F_GETFL);
     int fdflags = shim_real.fcntl(fd, F_GETFD);
+    struct timeval sndtimeo = {0, 0};
+    socklen_t tl = sizeof sndtimeo;
+    if (shim_real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sndtimeo, &tl) < 0)
+        memset(&sndtimeo, 0, sizeof sndtimeo);
     if (flags < 0 || fdflags < 0) {
         shim_engine_free(eng);
         return -1;
@@ -225,7 +252,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         return -1;
     }
     if (!(flags & O_NONBLOCK)) {
-        rc = connect_wait(s);
+        rc = connect_wait(s, &sndtimeo);
         shim_unlock();
         return rc;
     }

@@ -156,6 +156,16 @@ def handshake_timeout():
         dt = time.time() - t0
         res("handshake_timeout", e.errno == errno.ETIMEDOUT and 1.5 < dt < 6, "%s after %.1fs" % (e, dt))
 
+def connect_sndtimeo():
+    # SO_SNDTIMEO bounds a blocking connect: EINPROGRESS after it, as for TCP
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 500000))
+    t0 = time.time()
+    e = s.connect_ex(("127.0.0.1", SILENT))
+    dt = time.time() - t0
+    res("connect_sndtimeo", e == errno.EINPROGRESS and 0.3 < dt < 1.5,
+        "%s after %.2fs" % (errno.errorcode.get(e, e), dt))
+
 def no_sigpipe_from_helper():
     # the peer resets the connection; the program closes its end, so the
     # helper's close_notify meets a dead socket (EPIPE): with SIGPIPE at its
@@ -332,7 +342,8 @@ if CASE == "send_exit":
     s = socket.socket(); s.connect(("127.0.0.1", ECHO))
     s.sendall(b"B" * (1 << 20)); sys.exit(0)
 
-for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, no_sigpipe_from_helper,
+for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, connect_sndtimeo,
+          no_sigpipe_from_helper,
           peer_truncates,
           nonblocking_connect_fails, blocking_connect_fails, names_and_options,
           dup_keeps_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
