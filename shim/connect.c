@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -77,38 +78,59 @@ static size_t fill_unwritable(int p, int *orig_sndbuf)
     return total;
 }
 
-/* A blocking connect waits for the handshake; with SO_SNDTIMEO set it gives
- * up after that long with EINPROGRESS, as Linux does for TCP (the handshake
- * goes on; SO_ERROR, poll and a second connect tell the rest). */
-static int connect_wait(shim_sock *s, const struct timeval *limit)
+/* A blocking connect waits for the handshake the way a program would after a
+ * non-blocking one: poll() for POLLOUT on its own fd (writable once the
+ * handshake is done, POLLHUP when it failed), the shim's lock released, in
+ * slices so the state is re-checked even without a wake-up. Like TCP's
+ * connect it returns EINTR when a signal handler ran (alarm() timeouts work)
+ * and EINPROGRESS once SO_SNDTIMEO has passed; the handshake goes on and
+ * SO_ERROR, poll and a second connect tell the rest. Lock held on entry and
+ * on return. */
+static int connect_wait(int fd, shim_sock *s, const struct timeval *limit)
 {
-    struct timespec until;
-    bool timed = limit && (limit->tv_sec > 0 || limit->tv_usec > 0);
-    if (timed) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += limit->tv_sec;
-        until.tv_nsec += (long)limit->tv_usec * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long limit_ms = limit ? (long)limit->tv_sec * 1000 + (long)limit->tv_usec / 1000 : 0;
+    s->refs++; /* s stays valid while the lock is released */
+    int rc = 0;
     while (s->state == SOCK_PENDING && s->conn) {
-        if (!timed) {
-            pthread_cond_wait(&shim_cond, &shim_mutex);
-        } else if (pthread_cond_timedwait(&shim_cond, &shim_mutex, &until) == ETIMEDOUT &&
-                   s->state == SOCK_PENDING) {
-            errno = EINPROGRESS;
-            return -1;
+        int slice = 250;
+        if (limit_ms > 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long spent = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+            if (spent >= limit_ms) {
+                errno = EINPROGRESS;
+                rc = -1;
+                break;
+            }
+            if (limit_ms - spent < slice)
+                slice = (int)(limit_ms - spent);
+        }
+        shim_unlock();
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r = poll(&p, 1, slice);
+        int e = errno;
+        shim_lock();
+        if (r < 0 && e == EINTR && s->state == SOCK_PENDING) {
+            errno = EINTR;
+            rc = -1;
+            break;
         }
     }
-    if (s->state == SOCK_CONNECTED || (s->state == SOCK_FINISHED && !s->err)) {
-        s->err = 0;
-        return 0;
+    if (rc == 0) {
+        if (s->state == SOCK_CONNECTED || (s->state == SOCK_FINISHED && !s->err)) {
+            s->err = 0;
+        } else {
+            int e = take_err(s);
+            errno = e ? e : ECONNREFUSED;
+            rc = -1;
+        }
     }
-    int e = take_err(s);
-    errno = e ? e : ECONNREFUSED;
-    return -1;
+    int saved = errno;
+    shim_sock_unref(s);
+    errno = saved;
+    return rc;
 }
 
 static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const policy_rule *rule,
@@ -252,7 +274,7 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         return -1;
     }
     if (!(flags & O_NONBLOCK)) {
-        rc = connect_wait(s, &sndtimeo);
+        rc = connect_wait(fd, s, &sndtimeo);
         shim_unlock();
         return rc;
     }

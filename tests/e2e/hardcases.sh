@@ -166,6 +166,26 @@ def connect_sndtimeo():
     res("connect_sndtimeo", e == errno.EINPROGRESS and 0.3 < dt < 1.5,
         "%s after %.2fs" % (errno.errorcode.get(e, e), dt))
 
+def connect_eintr():
+    # a signal handler interrupts a blocking connect (alarm()-style timeouts)
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    s = socket.socket(); fd = s.fileno()
+    signal.setitimer(signal.ITIMER_REAL, 0.4)
+    t0 = time.time()
+    try:
+        # a raw libc call: python's socket.connect retries on EINTR (PEP 475)
+        import ctypes, ctypes.util
+        libc = ctypes.CDLL(None, use_errno=True)
+        sa = struct.pack("HH4s8x", socket.AF_INET, socket.htons(SILENT), socket.inet_aton("127.0.0.1"))
+        r = libc.connect(fd, sa, len(sa)); err = ctypes.get_errno()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
+    dt = time.time() - t0
+    e2 = s.connect_ex(("127.0.0.1", SILENT))
+    res("connect_eintr", r == -1 and err == errno.EINTR and fired and dt < 1.5 and e2 == errno.EALREADY,
+        "connect %s errno %s after %.2fs, then %s" % (r, errno.errorcode.get(err, err), dt, errno.errorcode.get(e2, e2)))
+
 def no_sigpipe_from_helper():
     # the peer resets the connection; the program closes its end, so the
     # helper's close_notify meets a dead socket (EPIPE): with SIGPIPE at its
@@ -343,6 +363,7 @@ if CASE == "send_exit":
     s.sendall(b"B" * (1 << 20)); sys.exit(0)
 
 for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, connect_sndtimeo,
+          connect_eintr,
           no_sigpipe_from_helper,
           peer_truncates,
           nonblocking_connect_fails, blocking_connect_fails, names_and_options,
