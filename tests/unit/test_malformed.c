@@ -348,3 +348,99 @@ Test(malformed, byte_by_byte_delivery_and_random_garbage_never_hang)
             cr_assert(e.alert > 0 || e.code == TLS_E_ALERT_SENT, "junk %d: code %d without alert", i, e.code);
     }
 }
+
+/* ---- TLS 1.3: the encrypted server flight -------------------------------------
+ * EncryptedExtensions, Certificate, CertificateVerify and Finished travel under
+ * the server's handshake traffic key. The test holds that key (it reads the
+ * server's handshake state), opens each record, truncates the target message
+ * and seals it again, so the client sees a well-protected but short message. */
+#include "tls13.h"
+
+static tls_error run13_truncated(uint8_t target, size_t keep, bool client_cert, size_t *full_len)
+{
+    setup st;
+    make(&st, "TLS_AES_128_GCM_SHA256", TLS_VMASK_TLS13, client_cert);
+    pair_move(st.c, st.s); /* ClientHello; the server answers with its whole flight */
+    tls_rec_crypto dec, enc;
+    memset(&dec, 0, sizeof dec);
+    memset(&enc, 0, sizeof enc);
+    cr_assert(tls13_rec_init(&dec, st.s->suite, false, st.s->hs->s_hs));
+    cr_assert(tls13_rec_init(&enc, st.s->suite, true, st.s->hs->s_hs));
+    size_t n;
+    const uint8_t *p = tls_engine_output(st.s, &n);
+    uint8_t *out = malloc(n + 256);
+    size_t off = 0, w = 0;
+    *full_len = 0;
+    while (off + 5 <= n) {
+        size_t rlen = (size_t)p[off + 3] << 8 | p[off + 4];
+        uint8_t rec[TLS_RECORD_HEADER + TLS_MAX_CIPHERTEXT];
+        memcpy(rec, p + off, 5 + rlen);
+        off += 5 + rlen;
+        if (rec[0] != 23 || !dec.suite) { /* ServerHello and the compatibility CCS */
+            memcpy(out + w, rec, 5 + rlen);
+            w += 5 + rlen;
+            continue;
+        }
+        uint8_t *pt;
+        size_t pt_len;
+        cr_assert_eq(tls_rec_open(&dec, 23, rec + 5, rlen, &pt, &pt_len), 0);
+        uint8_t inner = dec.inner_type, msg[TLS_MAX_PLAINTEXT];
+        memcpy(msg, pt, pt_len);
+        if (inner == 22 && pt_len >= 4 && msg[0] == target) {
+            *full_len = (size_t)msg[1] << 16 | (size_t)msg[2] << 8 | msg[3];
+            if (keep < *full_len) {
+                msg[1] = (uint8_t)(keep >> 16);
+                msg[2] = (uint8_t)(keep >> 8);
+                msg[3] = (uint8_t)keep;
+                pt_len = 4 + keep;
+            }
+        }
+        size_t sealed;
+        cr_assert(tls_rec_seal(&enc, inner, 0x0303, msg, pt_len, out + w, n + 256 - w, &sealed));
+        w += sealed;
+    }
+    tls_engine_output_done(st.s, n);
+    size_t used;
+    tls_engine_feed(st.c, out, w, &used);
+    free(out);
+    tls_rec_clear(&dec);
+    tls_rec_clear(&enc);
+    pair_pump(st.c, st.s);
+    tls_error e = *tls_engine_error(st.c);
+    if (!(tls_engine_status(st.c) & TLS_ST_FAILED))
+        e.code = 0;
+    if (e.code == TLS_E_ALERT_SENT) { /* the alert reaches the server, encrypted */
+        cr_assert_eq(tls_engine_error(st.s)->code, TLS_E_ALERT_RECEIVED);
+        cr_assert_eq(tls_engine_error(st.s)->alert, e.alert);
+    }
+    unmake(&st);
+    return e;
+}
+
+Test(malformed, tls13_encrypted_server_messages_truncated, .timeout = 600)
+{
+    struct {
+        const char *name;
+        uint8_t type;
+        bool client_cert;
+    } t[] = {
+        {"EncryptedExtensions", 8, false}, {"CertificateRequest", 13, true}, {"Certificate", 11, false},
+        {"CertificateVerify", 15, false},  {"Finished", 20, false},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        size_t full = 0;
+        tls_error e = run13_truncated(t[k].type, SIZE_MAX, t[k].client_cert, &full);
+        cr_assert_eq(e.code, 0, "%s untouched: the handshake must work (%s)", t[k].name, e.detail);
+        cr_assert(full > 0, "%s not seen", t[k].name);
+        size_t step = full > 300 ? full / 61 + 1 : 1;
+        for (size_t keep = 0; keep < full; keep += step) {
+            size_t f2;
+            e = run13_truncated(t[k].type, keep, t[k].client_cert, &f2);
+            cr_assert_eq(e.code, TLS_E_ALERT_SENT, "%s cut to %zu of %zu: code %d (%s)", t[k].name, keep, full, e.code,
+                         e.detail);
+            cr_assert(e.alert == TLS_ALERT_DECODE_ERROR || e.alert == TLS_ALERT_DECRYPT_ERROR ||
+                          e.alert == TLS_ALERT_BAD_CERTIFICATE || e.alert == TLS_ALERT_ILLEGAL_PARAMETER,
+                      "%s cut to %zu: alert %s", t[k].name, keep, tls_alert_name(e.alert));
+        }
+    }
+}
