@@ -138,4 +138,5 @@ fuzz: deps
 clean:
 	rm -rf build
 
--include $(ENGINE_OBJ:.o=.d) $(CONFIG_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)
+-include $(ENGINE_OBJ:.o=.d) $(CONFIG_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
+    $(BUILD)/obj/shim/launcher.d $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)

@@ -356,6 +356,8 @@ int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consum
         e->in_cap = IN_CAP;
     }
     while (used < len && !(e->status & TLS_ST_FAILED)) {
+        if (e->plain_len == 0 && e->in_off)
+            process_records(e); /* read() drained the record: reclaim its room */
         size_t room = e->in_cap - e->in_len;
         if (room == 0)
             break; /* plaintext waits for read(): backpressure */

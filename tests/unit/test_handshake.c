@@ -685,3 +685,36 @@ Test(handshake, tls10_cbc_writes_split_one_byte_first)
     cr_assert(pair_transfer(w.c, w.s, 50000));
     world_free(&w);
 }
+
+Test(handshake, feed_takes_bytes_after_read_drained_a_full_buffer)
+{
+    /* read() that empties the plaintext exactly must leave room for feed() */
+    world w;
+    world_init(&w);
+    cr_assert(world_connect(&w));
+    static uint8_t big[3 * 16384];
+    memset(big, 'x', sizeof big);
+    size_t acc = 0, off = 0;
+    while (off < sizeof big) {
+        cr_assert_eq(tls_engine_write(w.c, big + off, sizeof big - off, &acc), TLS_OK);
+        off += acc;
+    }
+    size_t n;
+    const uint8_t *p = tls_engine_output(w.c, &n);
+    size_t used = 0, total = 0, got = 0;
+    uint8_t buf[16384];
+    while (total < n) {
+        cr_assert_eq(tls_engine_feed(w.s, p + total, n - total, &used), TLS_OK);
+        total += used;
+        size_t k = 0; /* one read, of exactly one record's plaintext */
+        if (tls_engine_read(w.s, buf, sizeof buf, &k) == TLS_OK)
+            got += k;
+        cr_assert(used > 0 || k > 0, "feed took nothing with %zu of %zu bytes left", n - total, n);
+    }
+    size_t k = 0;
+    while (got < sizeof big && tls_engine_read(w.s, buf, sizeof buf, &k) == TLS_OK && k)
+        got += k;
+    cr_assert_eq(got, sizeof big);
+    tls_engine_output_done(w.c, n);
+    world_free(&w);
+}
