@@ -69,6 +69,48 @@ else
     fail "tshark decrypts a capture with the key log" "tshark is not installed or we are not root"
 fi
 
+# ---- python3 -m http.server under accept rules: parallel, certificate, client certs ----
+mkdir -p "$T/www"
+echo "hello from http.server through tlsshim" >"$T/www/index.html"
+PY=$(free_port)
+PY2=$(free_port)
+write_policy "$T/py.ini" "[global]" "log = $T/py-shim.log" "log_level = info" "" \
+    "[web]" "direction = accept" "match = 127.0.0.1:$PY" "certfile = $PKI/server.pem" "keyfile = $PKI/server.key" "" \
+    "[mtls]" "direction = accept" "match = 127.0.0.1:$PY2" "certfile = $PKI/server.pem" \
+    "keyfile = $PKI/server.key" "verify = verify_peer" "fail_if_no_peer_cert = true" "cacertfile = $PKI/ca.pem"
+e2e_bg "$T/py1.log" timeout 120 "$TLSSHIM" -c "$T/py.ini" -- python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$PY"
+e2e_bg "$T/py2.log" timeout 120 "$TLSSHIM" -c "$T/py.ini" -- python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$PY2"
+if wait_port "$PY" 127.0.0.1 15 && wait_port "$PY2" 127.0.0.1 15; then
+    seq 200 | xargs -P 40 -I{} sh -c "curl -s -m 30 --cacert '$PKI/ca.pem' -o /dev/null -w '%{http_code}\n' https://localhost:$PY/?n={}" \
+        >"$T/pypar.out" 2>&1
+    ok=$(grep -c '^200$' "$T/pypar.out")
+    if [ "$ok" = 200 ]; then
+        pass "python3 -m http.server answers 200 parallel HTTPS requests (200 x 200 OK)"
+    else
+        fail "python3 -m http.server answers 200 parallel HTTPS requests" "$ok of 200 OK"
+    fi
+    subject=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PY" -servername localhost -CAfile "$PKI/ca.pem" \
+        -verify_return_error 2>/dev/null | openssl x509 -noout -subject 2>/dev/null)
+    if echo "$subject" | grep -q "CN *= *localhost"; then
+        pass "http.server presents the rule's certificate to openssl s_client"
+    else
+        fail "http.server presents the rule's certificate" "s_client saw: $subject"
+    fi
+    if curl -sS -m 10 --cacert "$PKI/ca.pem" "https://localhost:$PY2/" >/dev/null 2>"$T/pym1.err"; then
+        fail "http.server: fail_if_no_peer_cert refuses a client without a certificate" "curl got the page"
+    else
+        pass "http.server: fail_if_no_peer_cert refuses a client without a certificate"
+    fi
+    if curl -sS -m 10 --cacert "$PKI/ca.pem" --cert "$PKI/client.pem" --key "$PKI/client.key" \
+        "https://localhost:$PY2/" 2>"$T/pym2.err" | grep -q "hello from http.server"; then
+        pass "http.server: fail_if_no_peer_cert admits a client with a certificate of the CA"
+    else
+        fail "http.server: fail_if_no_peer_cert admits a client with a certificate" "$(cat "$T/pym2.err")"
+    fi
+else
+    fail "python3 -m http.server under accept rules" "did not start: $(tail -3 "$T/py1.log" "$T/py2.log" | tr '\n' ' ')"
+fi
+
 # ---- nginx under accept rules ---------------------------------------------------------
 if ! command -v nginx >/dev/null 2>&1; then
     fail "nginx under an accept rule" "nginx is not installed"
