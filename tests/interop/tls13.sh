@@ -124,23 +124,31 @@ server13 "openssl-s_client->ours tls1.3 missing client certificate" server $S \
 client13 "ours->openssl-s_server tls1.3 wrong name" wrongname $S "" "" "fail:hostname_check_failed"
 client13 "ours->openssl-s_server tls1.3 untrusted" untrusted $S "" "" "fail:unknown_ca"
 
-# resumption with tickets, both ways
+# resumption with tickets, both ways; the second time after a HelloRetryRequest
+# too (the binder then covers the retry)
+for groups in "" P-256; do
+gname=${groups:+ after HelloRetryRequest}
 port=$(free_port)
-bg srv openssl s_server -accept "127.0.0.1:$port" -rev -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_3
+# shellcheck disable=SC2086
+bg srv openssl s_server -accept "127.0.0.1:$port" -rev -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_3 \
+    ${groups:+-groups $groups}
 spid=$BG_PID
 if wait_port "$port"; then
     printf '%s\n' "$MSG" | timeout "$TO" "$CLIENT" 127.0.0.1 "$port" --verify verify_peer --cacertfile "$PKI/ca.pem" \
         --server-name localhost --versions tlsv1.3 --reconnect 1 >"$T/cli.out" 2>"$T/cli.err"
     rc=$?
     if [ $rc -eq 0 ] && grep -qx "reused: yes" "$T/cli.err"; then
-        pass "ours->openssl-s_server tls1.3 resumption (ticket)"
+        pass "ours->openssl-s_server tls1.3 resumption (ticket)$gname"
     else
-        fail "ours->openssl-s_server tls1.3 resumption (ticket)" "exit $rc: $(excerpt "$T/cli.err")" "$T/srv.err"
+        fail "ours->openssl-s_server tls1.3 resumption (ticket)$gname" "exit $rc: $(excerpt "$T/cli.err")" "$T/srv.err"
     fi
 else
-    fail "ours->openssl-s_server tls1.3 resumption (ticket)" "s_server did not start" "$T/srv.err"
+    fail "ours->openssl-s_server tls1.3 resumption (ticket)$gname" "s_server did not start" "$T/srv.err"
 fi
 stop "$spid"
+done
+for groups in "" P-384; do
+gname=${groups:+ after HelloRetryRequest}
 if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.3; then
     for i in 1 2; do
         sess=(-sess_out "$T/sess13.pem")
@@ -149,17 +157,18 @@ if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --ver
             echo "$MSG"
             sleep 0.5
         ) | timeout "$TO" openssl s_client -connect "127.0.0.1:$SRV_PORT" -tls1_3 -CAfile "$PKI/ca.pem" \
-            -servername localhost "${sess[@]}" >"$T/cli$i.out" 2>&1
+            -servername localhost "${sess[@]}" ${groups:+-groups $groups} >"$T/cli$i.out" 2>&1
     done
     stop "$SRV_PID"
     if grep -q "^Reused, TLSv1.3" "$T/cli2.out"; then
-        pass "openssl-s_client->ours tls1.3 resumption (ticket)"
+        pass "openssl-s_client->ours tls1.3 resumption (ticket)$gname"
     else
-        fail "openssl-s_client->ours tls1.3 resumption (ticket)" "$(grep -E '^(New|Reused)' "$T/cli2.out")" "$T/srv.err"
+        fail "openssl-s_client->ours tls1.3 resumption (ticket)$gname" "$(grep -E '^(New|Reused)' "$T/cli2.out")" "$T/srv.err"
     fi
 else
-    fail "openssl-s_client->ours tls1.3 resumption (ticket)" "echo_server did not start" "$T/srv.err"
+    fail "openssl-s_client->ours tls1.3 resumption (ticket)$gname" "echo_server did not start" "$T/srv.err"
 fi
+done
 
 if have gnutls-serv; then
     port=$(free_port)
