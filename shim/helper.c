@@ -570,6 +570,10 @@ static void pump(shim_conn *c, uint32_t events)
         return;
     }
 rearm:;
+    /* an idle connection gives its record buffers back (about 50 KiB) */
+    if (c->hs_done && c->eng && c->net_in_len == 0 &&
+        !(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
+        tls_engine_trim(c->eng);
     uint32_t want_net = 0, want_app = 0;
     if (c->connecting) {
         want_net = EPOLLOUT;
