@@ -263,6 +263,7 @@ extern const size_t tls_client13_table_len, tls_server13_table_len;
 
 /* shared by the roles and versions (hs_common.c) */
 bool tls_kx_fits_key(tls_kx kx, EVP_PKEY *key);
+int tls_hs_read_signature(tls_engine *e, tls_rd *r, const char *what, uint16_t *scheme, tls_rd *sig);
 bool tls_hs_send_certificate12(tls_engine *e, bool with_chain);
 int tls_hs_accept_alpn(tls_engine *e, tls_rd *body); /* the server's choice, in SH or EE */
 

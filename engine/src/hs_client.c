@@ -368,17 +368,10 @@ static int check_ske_signature(tls_engine *e, const uint8_t *params, size_t para
 {
     tls_hs *hs = e->hs;
     uint16_t scheme;
-    if (e->version >= TLS_TLS12) {
-        scheme = tls_rd_u16(r);
-        if (!r->bad && !tls_sig_accept(scheme, hs->peer_key, e->version))
-            return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER,
-                        "ServerKeyExchange signed with scheme 0x%04x we did not offer for this key", scheme);
-    } else {
-        scheme = tls_sig_choose(hs->peer_key, e->version, NULL, 0);
-    }
-    tls_rd sig = tls_rd_vec(r, 2, 1, 0xffff);
-    if (r->bad || !tls_rd_done(r))
-        return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ServerKeyExchange");
+    tls_rd sig;
+    int rc = tls_hs_read_signature(e, r, "ServerKeyExchange", &scheme, &sig);
+    if (rc)
+        return rc;
     size_t tbs_len = 64 + params_len;
     uint8_t *tbs = malloc(tbs_len);
     if (!tbs)

@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "prf.h"
+#include "sig.h"
 
 void tls_hs_free(tls_hs *hs)
 {
@@ -135,6 +136,25 @@ int tls_hs_handle(tls_engine *e, uint8_t type, const uint8_t *body, size_t len, 
     return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
                            "unexpected %shandshake message %u from the %s", hs->tls13 ? "TLS 1.3 " : "", type,
                            e->server ? "client" : "server");
+}
+
+/* The signature that ends a ServerKeyExchange or a CertificateVerify before
+ * TLS 1.3: TLS 1.2 names its scheme (one we offered, fitting the peer's key);
+ * older versions imply it from the key. */
+int tls_hs_read_signature(tls_engine *e, tls_rd *r, const char *what, uint16_t *scheme, tls_rd *sig)
+{
+    if (e->version >= TLS_TLS12) {
+        *scheme = tls_rd_u16(r);
+        if (!r->bad && !tls_sig_accept(*scheme, e->hs->peer_key, e->version))
+            return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_ILLEGAL_PARAMETER,
+                                   "%s signed with scheme 0x%04x we did not offer for this key", what, *scheme);
+    } else {
+        *scheme = tls_sig_choose(e->hs->peer_key, e->version, NULL, 0);
+    }
+    *sig = tls_rd_vec(r, 2, 1, 0xffff);
+    if (r->bad || !tls_rd_done(r))
+        return tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "malformed %s", what);
+    return TLS_OK;
 }
 
 bool tls_kx_fits_key(tls_kx kx, EVP_PKEY *key)

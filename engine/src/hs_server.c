@@ -641,17 +641,10 @@ static int certificate_verify(tls_engine *e, tls_rd *r)
              tls_sig_verify_prehashed(hs->peer_key, h, sig.p, sig.len);
     } else {
         uint16_t scheme;
-        if (e->version >= TLS_TLS12) {
-            scheme = tls_rd_u16(r);
-            if (!r->bad && !tls_sig_accept(scheme, hs->peer_key, e->version))
-                return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER,
-                            "CertificateVerify with scheme 0x%04x we did not offer for this key", scheme);
-        } else {
-            scheme = tls_sig_choose(hs->peer_key, e->version, NULL, 0);
-        }
-        tls_rd sig = tls_rd_vec(r, 2, 1, 0xffff);
-        if (r->bad || !tls_rd_done(r))
-            return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed CertificateVerify");
+        tls_rd sig;
+        int rc = tls_hs_read_signature(e, r, "CertificateVerify", &scheme, &sig);
+        if (rc)
+            return rc;
         ok = scheme && tls_sig_verify(hs->peer_key, scheme, hs->transcript.p, hs->before, sig.p, sig.len);
     }
     if (!ok)
