@@ -30,6 +30,8 @@
 
 static const char *prog = "echo_client";
 
+#include "common.h"
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -40,46 +42,6 @@ static void usage(void)
     exit(2);
 }
 
-static long num_arg(const char *opt, const char *v, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > max) {
-        fprintf(stderr, "%s: %s wants a number in %ld..%ld, not \"%s\"\n", prog, opt, min, max, v);
-        exit(2);
-    }
-    return n;
-}
-
-static void print_facts(tls_socket *s)
-{
-    uint16_t version = 0;
-    const tls_suite_info *suite = NULL;
-    char out[512];
-    size_t n = 0;
-    if (tls_connection_info(s, &version, &suite) == TLS_OK && suite)
-        n += (size_t)snprintf(out + n, sizeof out - n, "version: %s\nsuite: %s\n", tls_version_name(version),
-                              suite->openssl_name);
-    tls_engine *e = tls_socket_engine(s);
-    if (tls_engine_session_reused(e))
-        n += (size_t)snprintf(out + n, sizeof out - n, "reused: yes\n");
-    if (tls_engine_alpn(e))
-        n += (size_t)snprintf(out + n, sizeof out - n, "alpn: %s\n", tls_engine_alpn(e));
-    const uint8_t *der;
-    size_t len;
-    if (tls_peercert(s, &der, &len) == TLS_OK) {
-        X509 *x = d2i_X509(NULL, &der, (long)len);
-        if (x) {
-            char name[256];
-            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof name);
-            n += (size_t)snprintf(out + n, sizeof out - n, "peer cert: %s\n", name);
-            X509_free(x);
-        }
-    }
-    fputs(out, stderr);
-    fflush(stderr);
-}
 
 static int64_t now_ms(void)
 {
@@ -218,12 +180,12 @@ int main(int argc, char **argv)
             rc = fail(where, &err);
             break;
         }
-        print_facts(s);
+        print_facts(s, false);
         if (i == reconnect && renegotiate) {
             int r = tls_renegotiate(s, &err);
             if (r == TLS_OK) {
                 fprintf(stderr, "renegotiation: done\n");
-                print_facts(s);
+                print_facts(s, false);
             } else if (r == TLS_E_RENEG_REJECTED) {
                 fprintf(stderr, "renegotiation: rejected\n");
             } else {

@@ -25,6 +25,8 @@
 #include "tlsengine.h"
 
 static const char *prog = "echo_server";
+
+#include "common.h"
 static int hs_timeout = 10000;
 
 static void usage(void)
@@ -37,48 +39,6 @@ static void usage(void)
     exit(2);
 }
 
-static long num_arg(const char *opt, const char *v, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > max) {
-        fprintf(stderr, "%s: %s wants a number in %ld..%ld, not \"%s\"\n", prog, opt, min, max, v);
-        exit(2);
-    }
-    return n;
-}
-
-static void print_facts(tls_socket *s)
-{
-    uint16_t version = 0;
-    const tls_suite_info *suite = NULL;
-    char out[768];
-    size_t n = 0;
-    if (tls_connection_info(s, &version, &suite) == TLS_OK && suite)
-        n += (size_t)snprintf(out + n, sizeof out - n, "version: %s\nsuite: %s\n", tls_version_name(version),
-                              suite->openssl_name);
-    tls_engine *e = tls_socket_engine(s);
-    if (tls_engine_session_reused(e))
-        n += (size_t)snprintf(out + n, sizeof out - n, "reused: yes\n");
-    if (tls_engine_alpn(e))
-        n += (size_t)snprintf(out + n, sizeof out - n, "alpn: %s\n", tls_engine_alpn(e));
-    if (tls_engine_sni(e))
-        n += (size_t)snprintf(out + n, sizeof out - n, "sni: %s\n", tls_engine_sni(e));
-    const uint8_t *der;
-    size_t len;
-    char name[256] = "none";
-    if (tls_peercert(s, &der, &len) == TLS_OK) {
-        X509 *x = d2i_X509(NULL, &der, (long)len);
-        if (x) {
-            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof name);
-            X509_free(x);
-        }
-    }
-    n += (size_t)snprintf(out + n, sizeof out - n, "peer cert: %s\n", name);
-    fputs(out, stderr); /* one write: threads do not interleave lines */
-    fflush(stderr);
-}
 
 /* Serves one accepted connection; returns 0 if it went well. */
 static int serve(tls_socket *s)
@@ -90,7 +50,7 @@ static int serve(tls_socket *s)
         tls_close(s);
         return 1;
     }
-    print_facts(s);
+    print_facts(s, true);
     static _Thread_local uint8_t buf[65536];
     int rc = 0;
     for (;;) {
