@@ -324,7 +324,12 @@ for mode in accepted refused; do
         stop "$spid"
         continue
     fi
-    printf '%s\n' "$MSG" | timeout "$TO" "$CLIENT" localhost "$port" --verify verify_peer --cacertfile "$PKI/ca.pem" \
+    # s_server answers about a second late after it refused a renegotiation:
+    # keep stdin open longer than echo_client's 1 s quiet period
+    (
+        printf '%s\n' "$MSG"
+        sleep 2
+    ) | timeout "$TO" "$CLIENT" localhost "$port" --verify verify_peer --cacertfile "$PKI/ca.pem" \
         --versions tlsv1.2 --renegotiate >"$T/cli.out" 2>"$T/cli.err"
     rc=$?
     stop "$spid"
