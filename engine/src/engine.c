@@ -263,7 +263,14 @@ static void process_records(tls_engine *e)
             break;
         }
         uint16_t want_ver = e->version == TLS_TLS13 ? TLS_TLS12 : e->version;
-        if ((ver >> 8) != 3 || (e->version && ver != want_ver && e->connected_once)) {
+        /* protected records carry the negotiated version (0x0303 in TLS 1.3):
+         * checking it makes the header as authentic as the MAC/AAD over it */
+        /* a TLS 1.3 peer that failed before it had our keys alerts in plaintext,
+         * in whatever record version it had reached */
+        bool plain_alert13 = type == TLS_CT_ALERT && e->rd.version == TLS_TLS13 && e->rd.suite &&
+                             e->rd.seq == 0 && e->hs && len == 2;
+        if ((ver >> 8) != 3 ||
+            (e->version && ver != want_ver && (e->connected_once || e->rd.suite) && !plain_alert13)) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_PROTOCOL_VERSION,
                             "record with version 0x%04x", ver);
             break;
@@ -287,9 +294,7 @@ static void process_records(tls_engine *e)
         }
         uint8_t *pt = NULL;
         size_t pt_len = 0;
-        if (type == TLS_CT_ALERT && e->rd.version == TLS_TLS13 && e->rd.suite && e->rd.seq == 0 && e->hs &&
-            len == 2) {
-            /* a TLS 1.3 peer that failed before it had our keys alerts in plaintext */
+        if (plain_alert13) {
             handle_alert(e, h + TLS_RECORD_HEADER, len);
             continue;
         }

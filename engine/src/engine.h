@@ -172,6 +172,7 @@ typedef struct tls_hs {
     size_t cr_context_len;
     uint8_t psk[48];               /* resumption PSK offered (client) / accepted (server) */
     bool psk_offered, psk_accepted;
+    bool compat_ccs_sent;          /* server: the one middlebox-compatibility CCS */
 } tls_hs;
 
 struct tls_engine {

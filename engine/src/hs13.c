@@ -704,9 +704,10 @@ static bool send_hello13(tls_engine *e, bool retry)
     tls_wr_end_vec(&w, ext, 2);
     bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_SERVER_HELLO, &w);
     tls_wr_free(&w);
-    if (ok && (!retry || !hs->hrr) && hs->legacy_session_id_len) {
-        static const uint8_t ccs = 1; /* middlebox compatibility, once */
+    if (ok && !hs->compat_ccs_sent && hs->legacy_session_id_len) {
+        static const uint8_t ccs = 1; /* middlebox compatibility, once (RFC 8446 D.4) */
         ok = tls_engine_send_record(e, TLS_CT_CCS, &ccs, 1);
+        hs->compat_ccs_sent = true;
     }
     return ok;
 }

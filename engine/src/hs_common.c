@@ -392,6 +392,8 @@ int tls_hs_verify_peer(tls_engine *e)
 {
     tls_hs *hs = e->hs;
     const tls_options *o = &e->cfg->opts;
+    if (!hs->n_peer_chain)
+        return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "no peer certificate to verify");
     tls_verify_ctx vc = {
         .store = e->cfg->store,
         .depth = o->depth,

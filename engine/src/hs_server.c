@@ -439,6 +439,20 @@ static int client_hello_msg(tls_engine *e, tls_rd *r)
             return rc ? rc : tls13_server_start(e, &ch);
         }
     }
+    /* a client that lists supported_versions without TLS 1.3 (or talks to a
+     * server without it) is negotiated from that list (RFC 8446 4.2.1) */
+    if (ch.has_versions && !e->connected_once) {
+        uint16_t best = 0;
+        uint16_t top = c->max_version > TLS_TLS12 ? TLS_TLS12 : c->max_version;
+        for (tls_rd v = ch.versions; tls_rd_left(&v) >= 2;) {
+            uint16_t x = tls_rd_u16(&v);
+            if (x >= c->min_version && x <= top && x > best)
+                best = x;
+        }
+        if (!best)
+            return FAIL(e, TLS_ALERT_PROTOCOL_VERSION, "no version of supported_versions is enabled here");
+        ch.version = best;
+    }
     hs->client_version = ch.version;
 
     /* version */

@@ -75,14 +75,16 @@ void tls_cache_put(tls_session_cache *c, const tls_session *s)
         c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
     if (c->slots) {
         size_t at = c->next;
+        bool replace = false;
         /* a client keeps one session per server name: replace it in place */
         for (size_t i = 0; i < c->n; i++) {
             if (s->name[0] && !strcmp(c->slots[i].name, s->name)) {
                 at = i;
+                replace = true;
                 break;
             }
         }
-        if (at == c->next) {
+        if (!replace) {
             c->next = (c->next + 1) % CACHE_SLOTS;
             if (c->n < CACHE_SLOTS)
                 c->n++;

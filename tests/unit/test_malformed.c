@@ -444,3 +444,51 @@ Test(malformed, tls13_encrypted_server_messages_truncated, .timeout = 600)
         }
     }
 }
+
+Test(malformed, protected_record_with_another_version_is_refused)
+{
+    /* the header of a protected record carries the negotiated version
+     * (0x0303 in TLS 1.3, whose AAD fixes it): any other value is tampering */
+    unsigned versions[] = {TLS_VMASK_TLS13, TLS_VMASK_TLS12};
+    const char *ciphers[] = {"TLS_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"};
+    for (int k = 0; k < 2; k++) {
+        setup st;
+        make(&st, ciphers[k], versions[k], false);
+        cr_assert(pair_handshake(st.c, st.s));
+        size_t acc, n, used;
+        cr_assert_eq(tls_engine_write(st.c, (const uint8_t *)"data", 4, &acc), TLS_OK);
+        const uint8_t *p = tls_engine_output(st.c, &n);
+        uint8_t *copy = malloc(n);
+        memcpy(copy, p, n);
+        copy[2] = 0x01; /* 0x0303 -> 0x0301 */
+        tls_engine_output_done(st.c, n);
+        tls_engine_feed(st.s, copy, n, &used);
+        free(copy);
+        cr_assert(tls_engine_status(st.s) & TLS_ST_FAILED, "k=%d: a rewritten record version was accepted", k);
+        cr_assert_eq(tls_engine_error(st.s)->alert, TLS_ALERT_PROTOCOL_VERSION);
+        unmake(&st);
+    }
+}
+
+Test(malformed, protected_handshake_record_with_another_version_is_refused)
+{
+    /* the same during the handshake: TLS 1.3's first encrypted server record */
+    setup st;
+    make(&st, "TLS_AES_128_GCM_SHA256", TLS_VMASK_TLS13, false);
+    pair_move(st.c, st.s);
+    size_t n, used;
+    const uint8_t *p = tls_engine_output(st.s, &n);
+    uint8_t *copy = malloc(n);
+    memcpy(copy, p, n);
+    size_t off = 0;
+    while (off + 5 <= n && copy[off] != 23)
+        off += 5 + ((size_t)copy[off + 3] << 8 | copy[off + 4]);
+    cr_assert(off + 5 <= n, "no encrypted record in the server's flight");
+    copy[off + 2] = 0x01;
+    tls_engine_output_done(st.s, n);
+    tls_engine_feed(st.c, copy, n, &used);
+    free(copy);
+    cr_assert(tls_engine_status(st.c) & TLS_ST_FAILED, "a rewritten record version was accepted");
+    cr_assert_eq(tls_engine_error(st.c)->alert, TLS_ALERT_PROTOCOL_VERSION);
+    unmake(&st);
+}
