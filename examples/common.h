@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tlsengine.h"
 
@@ -21,6 +22,44 @@ static long num_arg(const char *opt, const char *v, long min, long max)
         exit(2);
     }
     return n;
+}
+
+/* The seed's ssl options both programs take (--verify, --cacertfile,
+ * --certfile, --keyfile, --password, --depth, --versions, --ciphers, --alpn).
+ * Returns 1 if `a` was one of them, 0 if not, -1 if --versions is invalid
+ * (err says why). A bad --verify value is a usage error: exit 2. */
+static int ssl_option(tls_options *o, const char *a, const char *v, tls_error *err)
+{
+    if (!strcmp(a, "--verify")) {
+        if (!strcmp(v, "verify_peer")) {
+            o->verify = TLS_VERIFY_PEER;
+        } else if (!strcmp(v, "verify_none")) {
+            o->verify = TLS_VERIFY_NONE;
+        } else {
+            fprintf(stderr, "%s: --verify takes verify_peer or verify_none, not \"%s\"\n", prog, v);
+            exit(2);
+        }
+    } else if (!strcmp(a, "--cacertfile")) {
+        o->cacertfile = v;
+    } else if (!strcmp(a, "--certfile")) {
+        o->certfile = v;
+    } else if (!strcmp(a, "--keyfile")) {
+        o->keyfile = v;
+    } else if (!strcmp(a, "--password")) {
+        o->password = v;
+    } else if (!strcmp(a, "--depth")) {
+        o->depth = (int)num_arg(a, v, 0, 100);
+    } else if (!strcmp(a, "--versions")) {
+        if (tls_parse_versions(v, &o->versions, err) < 0)
+            return -1;
+    } else if (!strcmp(a, "--ciphers")) {
+        o->ciphers = v;
+    } else if (!strcmp(a, "--alpn")) {
+        o->alpn = v;
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 /* version, suite, reused, alpn, (server: sni), peer cert; one write, so

@@ -103,34 +103,15 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
-        if (!strcmp(a, "--verify")) {
-            if (!strcmp(v, "verify_peer"))
-                o.verify = TLS_VERIFY_PEER;
-            else if (!strcmp(v, "verify_none"))
-                o.verify = TLS_VERIFY_NONE;
-            else
-                usage();
-        } else if (!strcmp(a, "--cacertfile")) {
-            o.cacertfile = v;
-        } else if (!strcmp(a, "--certfile")) {
-            o.certfile = v;
-        } else if (!strcmp(a, "--keyfile")) {
-            o.keyfile = v;
-        } else if (!strcmp(a, "--password")) {
-            o.password = v;
-        } else if (!strcmp(a, "--depth")) {
-            o.depth = (int)num_arg(a, v, 0, 100);
-        } else if (!strcmp(a, "--versions")) {
-            if (tls_parse_versions(v, &o.versions, &err) < 0) {
-                fprintf(stderr, "%s: --versions: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
-                return 2;
-            }
-        } else if (!strcmp(a, "--ciphers")) {
-            o.ciphers = v;
-        } else if (!strcmp(a, "--dhfile")) {
+        int known = ssl_option(&o, a, v, &err);
+        if (known < 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, a, tls_format_error(&err, msg, sizeof msg));
+            return 2;
+        }
+        if (known)
+            continue;
+        if (!strcmp(a, "--dhfile")) {
             o.dhfile = v;
-        } else if (!strcmp(a, "--alpn")) {
-            o.alpn = v;
         } else if (!strcmp(a, "--timeout")) {
             hs_timeout = (int)num_arg(a, v, -1, 3600000);
         } else {
