@@ -15,12 +15,26 @@ endif
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) \
-            -Iengine/include -Iengine/src -Iconfig
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) -Iengine/include
 LDFLAGS  += $(SANFLAGS)
 CRYPTO   := -lcrypto
 
-ENGINE_SRC  := $(sort $(wildcard engine/src/*.c))
+# The engine's layers, lowest first. A folder's files may include the headers
+# of their own folder and of the layers listed for it, nothing else: the build
+# refuses an include that points up (the header is simply not on the path).
+ENGINE_LAYERS   := base crypto x509 core handshake socket
+LAYER_base      :=
+LAYER_crypto    := base
+LAYER_x509      := base crypto
+LAYER_core      := base crypto x509
+LAYER_handshake := base crypto x509 core
+LAYER_socket    := base crypto x509 core
+$(foreach l,$(ENGINE_LAYERS),$(eval $$(BUILD)/obj/engine/src/$(l)/%.o: INC := $(LAYER_$(l):%=-Iengine/src/%)))
+ALL_ENGINE_INC  := $(ENGINE_LAYERS:%=-Iengine/src/%)
+$(BUILD)/obj/tests/%.o: INC := $(ALL_ENGINE_INC) -Iconfig
+$(BUILD)/obj/shim/%.o: INC := -Iconfig
+
+ENGINE_SRC  := $(sort $(wildcard engine/src/*/*.c))
 CONFIG_SRC  := $(sort $(wildcard config/*.c))
 SHIM_SRC    := $(sort $(filter-out shim/launcher.c,$(wildcard shim/*.c)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -53,7 +67,7 @@ all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(ENGINE_A): $(ENGINE_OBJ)
 	@rm -f $@
@@ -110,7 +124,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR  := build/fuzz
 FUZZ_CC   ?= clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iengine/include \
-              -Iengine/src -Iconfig
+              $(ALL_ENGINE_INC) -Iconfig
 FUZZERS := $(FUZZ_DIR)/fuzz_server $(FUZZ_DIR)/fuzz_client $(FUZZ_DIR)/fuzz_record
 ifneq ($(CONFIG_SRC),)
 FUZZERS += $(FUZZ_DIR)/fuzz_policy

@@ -354,7 +354,7 @@ Test(malformed, byte_by_byte_delivery_and_random_garbage_never_hang)
  * the server's handshake traffic key. The test holds that key (it reads the
  * server's handshake state), opens each record, truncates the target message
  * and seals it again, so the client sees a well-protected but short message. */
-#include "tls13.h"
+#include "keysched13.h"
 
 static tls_error run13_truncated(uint8_t target, size_t keep, bool client_cert, size_t *full_len)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "lib/vectors.h"
-#include "tls13.h"
+#include "keysched13.h"
 
 static void hex(const char *s, uint8_t *out, size_t n)
 {

@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "ct.h"
 #include "err.h"
-#include "tls13.h"
+#include "keysched13.h"
 
 /* SSL 3.0 pad_1/pad_2 lengths (RFC 6101 5.2.3.1) */
 #define SSL3_PAD_MD5 48

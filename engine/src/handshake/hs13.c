@@ -13,7 +13,7 @@
 #include "kex.h"
 #include "prf.h"
 #include "sig.h"
-#include "tls13.h"
+#include "keysched13.h"
 
 #define FAIL(e, alert, ...) tls_engine_fail((e), TLS_E_ALERT_SENT, (alert), __VA_ARGS__)
 

@@ -88,4 +88,13 @@ bool tls_rec_mac_raw(tls_rec_crypto *rc, const uint8_t *msg, size_t len, uint8_t
 int tls_rec_open(tls_rec_crypto *rc, uint8_t type, uint8_t *frag, size_t len, uint8_t **pt,
                  size_t *pt_len);
 
+/* TLS 1.3 record protection (record13.c), keyed from a traffic secret: key
+ * and IV per RFC 8446 7.3. tls_rec_seal / tls_rec_open call the other two
+ * for TLS 1.3 states. */
+bool tls13_rec_init(tls_rec_crypto *rc, const tls_suite *suite, bool encrypt, const uint8_t *secret);
+bool tls13_rec_seal(tls_rec_crypto *rc, uint8_t type, const uint8_t *pt, size_t len, uint8_t *out,
+                    size_t cap, size_t *out_len);
+int tls13_rec_open(tls_rec_crypto *rc, uint8_t outer_type, uint8_t *frag, size_t len, uint8_t **pt,
+                   size_t *pt_len);
+
 #endif
