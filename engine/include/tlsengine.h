@@ -186,6 +186,8 @@ typedef struct tls_options {
     void *verify_fun_state;
     bool fail_if_no_peer_cert;
     int depth;                       /* default 1 (seed) */
+    int security_level;              /* 0..5 as OpenSSL's: minimum strength of certificate
+                                      * keys and signatures; default 2 (tls_options_init) */
     const uint8_t *cert; size_t cert_len;     /* DER; overrides certfile */
     const char *certfile;            /* PEM, leaf first then chain */
     const uint8_t *key; size_t key_len;       /* DER; overrides keyfile */

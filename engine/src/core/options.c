@@ -13,6 +13,7 @@ void tls_options_init(tls_options *o)
     memset(o, 0, sizeof *o);
     o->verify = TLS_VERIFY_NONE;
     o->depth = 1;
+    o->security_level = 2;
     o->reuse_sessions = true;
 }
 
@@ -81,6 +82,9 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
     *out = NULL;
     if (!tls_algs_init())
         return tls_err_set(err, TLS_E_INTERNAL, -1, "libcrypto lacks the default provider's algorithms");
+    if (o->security_level < 0 || o->security_level > 5)
+        return tls_err_set(err, TLS_E_BADARG, -1, "security_level %d is out of range 0..5",
+                           o->security_level);
     if (o->depth < 0 || o->depth > 100)
         return tls_err_set(err, TLS_E_BADARG, -1, "depth %d is out of range 0..100", o->depth);
     if (o->verify != TLS_VERIFY_NONE && o->verify != TLS_VERIFY_PEER)

@@ -137,6 +137,7 @@ static void options_key(const tls_options *o, bool server, tls_wr *w)
     KEY_FIELD(w, o->verify_fun_state);
     KEY_FIELD(w, o->fail_if_no_peer_cert);
     KEY_FIELD(w, o->depth);
+    KEY_FIELD(w, o->security_level);
     key_blob(w, o->cert, o->cert_len);
     key_file(w, o->certfile);
     key_blob(w, o->key, o->key_len);
