@@ -85,7 +85,7 @@ $(SHIM_SO): $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A)
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A) $(LDFLAGS) \
 	    -Wl,--version-script=shim/exports.map -Wl,--exclude-libs,ALL $(CRYPTO) -linih -lpthread -ldl
 
-$(LAUNCHER): $(BUILD)/obj/shim/launcher.o $(CONFIG_A) $(ENGINE_A)
+$(LAUNCHER): $(BUILD)/obj/shim/launcher.o $(BUILD)/obj/shim/ruleopts.o $(CONFIG_A) $(ENGINE_A)
 	$(CC) -o $@ $^ $(LDFLAGS) -linih $(CRYPTO)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(ENGINE_A)
