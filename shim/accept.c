@@ -8,6 +8,8 @@
  * socketpair; if the handshake fails the helper closes its end and the program
  * reads EOF (its data is never sent, plaintext or otherwise).
  *
+ * The swap itself is upgrade.c's, shared with connect().
+ *
  * The rule is looked up by the accepted socket's local address, so listening
  * sockets inherited from a parent (socket activation) are covered too. */
 #include <errno.h>
@@ -22,79 +24,25 @@
 static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_len, int flags,
                             const policy_rule *rule)
 {
-    tls_engine *eng = NULL;
-    tls_error terr;
-    memset(&terr, 0, sizeof terr);
-    if (shim_engine_new(shim_configs[shim_rule_index(rule)], NULL, &eng, &terr) < 0) {
-        char t[256];
-        shim_log(POLICY_LOG_ERROR, "[%s] cannot start TLS: %s", rule->name,
-                 tls_format_error(&terr, t, sizeof t));
+    tls_engine *eng = shim_upgrade_engine(rule, NULL);
+    if (!eng)
         return -1;
-    }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-        shim_engine_free(eng);
-        return -1;
-    }
-    shim_lock();
-    int net = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (net < 0) {
-        shim_unlock();
-        shim_real.close(sv[0]);
-        shim_real.close(sv[1]);
-        shim_engine_free(eng);
-        return -1;
-    }
-    net = shim_fd_high(net);
-    int nfl = shim_real.fcntl(net, F_GETFL);
-    shim_real.fcntl(net, F_SETFL, (nfl < 0 ? 0 : nfl) | O_NONBLOCK);
-    int app = shim_fd_high(sv[1]);
-    shim_copy_program_opts(net, sv[0]);
-    shim_real.fcntl(sv[0], F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
-    if (shim_real.dup3(sv[0], fd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-        shim_fd_close_own(app);
-        shim_fd_close_own(net);
-        shim_unlock();
-        shim_real.close(sv[0]);
-        shim_engine_free(eng);
-        return -1;
-    }
-    shim_real.close(sv[0]);
-    shim_sock *s = calloc(1, sizeof *s);
-    if (!s) {
-        shim_fd_close_own(app);
-        shim_fd_close_own(net);
-        shim_unlock();
-        shim_engine_free(eng);
-        return -1;
-    }
-    s->state = SOCK_CONNECTED;
-    s->is_server = true;
-    s->family = peer->sa_family;
-    s->tcp_fd = net;
-    memcpy(&s->peer, peer, peer_len < sizeof s->peer ? peer_len : sizeof s->peer);
-    s->peer_len = peer_len < sizeof s->peer ? peer_len : (socklen_t)sizeof s->peer;
-    s->local_len = sizeof s->local;
-    shim_real.getsockname(net, (struct sockaddr *)&s->local, &s->local_len);
-    shim_fd_set_sock(fd, s);
-    shim_conn_args a = {
-        .sock = s,
-        .app_fd = app,
-        .net_fd = net,
-        .pdup_fd = -1,
+    shim_upgrade_req req = {
+        .fd = fd,
         .engine = eng,
         .rule = rule,
+        .peer = peer,
+        .peer_len = peer_len,
+        .is_server = true,
+        .nonblock = (flags & SOCK_NONBLOCK) != 0,
+        .cloexec = (flags & SOCK_CLOEXEC) != 0,
     };
-    if (shim_helper_add(&a) < 0) {
-        shim_fd_set_sock(fd, NULL);
-        shim_fd_close_own(app);
-        shim_fd_close_own(net);
-        shim_engine_free(eng);
-        shim_unlock();
-        return -1;
-    }
+    shim_lock();
+    shim_sock *s = shim_upgrade(&req);
+    if (!s)
+        shim_fd_set_sock(fd, NULL); /* the caller closes fd: forget what the swap left */
     shim_unlock();
-    return 0;
+    return s ? 0 : -1;
 }
 
 static int do_accept(int lfd, struct sockaddr *addr, socklen_t *alen, int flags, bool four)

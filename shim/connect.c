@@ -23,7 +23,8 @@
  * application data encrypted: no plaintext reaches the network.
  *
  * A blocking connect waits for the handshake and returns 0, or -1 with
- * ECONNREFUSED (ETIMEDOUT for the handshake timeout, or the TCP error). */
+ * ECONNREFUSED (ETIMEDOUT for the handshake timeout, or the TCP error).
+ * The swap itself is upgrade.c's, shared with accept(). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,25 +58,6 @@ static bool is_tcp_stream(int fd)
     if (shim_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
         return false;
     return proto == IPPROTO_TCP;
-}
-
-/* Fills the program's end so that it is not writable; returns bytes queued. */
-static size_t fill_unwritable(int p, int *orig_sndbuf)
-{
-    socklen_t l = sizeof *orig_sndbuf;
-    if (shim_real.getsockopt(p, SOL_SOCKET, SO_SNDBUF, orig_sndbuf, &l) < 0)
-        *orig_sndbuf = 0;
-    int tiny = 1; /* the kernel rounds up to its minimum */
-    shim_real.setsockopt(p, SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
-    static const uint8_t zeros[256];
-    size_t total = 0;
-    for (int i = 0; i < 4096; i++) {
-        ssize_t n = send(p, zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        total += (size_t)n;
-    }
-    return total;
 }
 
 /* A blocking connect waits for the handshake the way a program would after a
@@ -152,16 +134,10 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
             name = ipbuf;
         }
     }
-    tls_engine *eng = NULL;
-    tls_error terr;
-    memset(&terr, 0, sizeof terr);
-    if (shim_engine_new(shim_configs[shim_rule_index(rule)], name, &eng, &terr) < 0) {
-        char t[256];
-        shim_log(POLICY_LOG_ERROR, "[%s] cannot start TLS: %s", rule->name,
-                 tls_format_error(&terr, t, sizeof t));
-        errno = ECONNREFUSED;
+    /* the engine first: if TLS cannot start, no TCP connection is made */
+    tls_engine *eng = shim_upgrade_engine(rule, name);
+    if (!eng)
         return -1;
-    }
 
     int flags = shim_real.fcntl(fd, F_GETFL);
     int fdflags = shim_real.fcntl(fd, F_GETFD);
@@ -182,105 +158,32 @@ static int upgrade(int fd, const struct sockaddr *addr, socklen_t len, const pol
         errno = e;
         return -1;
     }
-    bool connecting = rc < 0;
-
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-        int e = errno;
-        shim_engine_free(eng);
-        errno = e;
-        return -1; /* the TCP connection dies with the program's close */
-    }
-    int orig_sndbuf = 0;
-    size_t filler = fill_unwritable(sv[0], &orig_sndbuf);
-
-    shim_lock();
-    int pdup = shim_fd_high(shim_real.fcntl(sv[0], F_DUPFD_CLOEXEC, 0));
-    int net = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (net < 0 || pdup < 0) {
-        int e = errno;
-        if (pdup >= 0)
-            shim_fd_close_own(pdup);
-        if (net >= 0)
-            shim_real.close(net);
-        shim_unlock();
-        shim_real.close(sv[0]);
-        shim_real.close(sv[1]);
-        shim_engine_free(eng);
-        errno = e;
-        return -1;
-    }
-    net = shim_fd_high(net);
-    int app = shim_fd_high(sv[1]);
-    shim_copy_program_opts(net, sv[0]);
-    /* the program's end takes the original's O_NONBLOCK and FD_CLOEXEC */
-    shim_real.fcntl(sv[0], F_SETFL, (flags & O_NONBLOCK) ? O_NONBLOCK : 0);
-    if (shim_real.dup3(sv[0], fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-        int e = errno;
-        shim_fd_close_own(pdup);
-        shim_fd_close_own(app);
-        shim_fd_disown(net);
-        shim_real.close(net);
-        shim_unlock();
-        shim_real.close(sv[0]);
-        shim_engine_free(eng);
-        errno = e;
-        return -1;
-    }
-    shim_real.close(sv[0]);
-
-    shim_sock *s = calloc(1, sizeof *s);
-    if (!s) {
-        shim_fd_close_own(pdup);
-        shim_fd_close_own(app);
-        shim_fd_close_own(net);
-        shim_unlock();
-        shim_engine_free(eng);
-        errno = ENOMEM;
-        return -1;
-    }
-    s->state = SOCK_PENDING;
-    s->family = addr->sa_family;
-    s->tcp_fd = net;
-    memcpy(&s->peer, addr, len < sizeof s->peer ? len : sizeof s->peer);
-    s->peer_len = len < sizeof s->peer ? len : (socklen_t)sizeof s->peer;
-    s->local_len = sizeof s->local;
-    shim_real.getsockname(net, (struct sockaddr *)&s->local, &s->local_len);
-    shim_fd_set_sock(fd, s); /* the fd's reference */
-
-    shim_conn_args a = {
-        .sock = s,
-        .app_fd = app,
-        .net_fd = net,
-        .pdup_fd = pdup,
-        .filler = filler,
-        .orig_sndbuf = orig_sndbuf,
-        .connecting = connecting,
+    shim_upgrade_req req = {
+        .fd = fd,
         .engine = eng,
         .rule = rule,
         .host = rule->server_name ? rule->server_name : name,
+        .peer = addr,
+        .peer_len = len,
+        .connecting = rc < 0,
+        .hold_unwritable = true,
+        .nonblock = (flags & O_NONBLOCK) != 0,
+        .cloexec = (fdflags & FD_CLOEXEC) != 0,
     };
-    if (shim_helper_add(&a) < 0) {
-        int e = errno;
-        s->state = SOCK_FAILED;
-        s->err = e;
-        shim_fd_close_own(pdup);
-        shim_fd_close_own(app);
-        shim_fd_close_own(net);
-        s->tcp_fd = -1;
-        shim_engine_free(eng);
-        shim_unlock();
-        errno = e;
-        return -1;
-    }
-    if (!(flags & O_NONBLOCK)) {
+    shim_lock();
+    shim_sock *s = shim_upgrade(&req);
+    if (!s)
+        rc = -1; /* before the swap, the TCP connection dies with the program's close */
+    else if (!(flags & O_NONBLOCK))
         rc = connect_wait(fd, s, &sndtimeo);
-        shim_unlock();
-        return rc;
+    else {
+        errno = EINPROGRESS;
+        rc = -1;
     }
+    int e = errno;
     shim_unlock();
-    errno = EINPROGRESS;
-    return -1;
+    errno = e;
+    return rc;
 }
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)

@@ -123,7 +123,30 @@ void shim_helper_exit_drain(void);
 void shim_helper_fork_prepare(void);
 void shim_helper_fork_parent(void);
 
-/* ---- upgrade helpers shared by connect.c and accept.c ---- */
+/* ---- upgrade.c: the socketpair handoff shared by connect.c and accept.c ---- */
+typedef struct shim_upgrade_req {
+    int fd;                    /* the program's TCP socket (connected, or connecting) */
+    tls_engine *engine;        /* taken: the helper's on success, freed on failure */
+    const policy_rule *rule;
+    const char *host;          /* for the log (may be NULL) */
+    const struct sockaddr *peer;
+    socklen_t peer_len;
+    bool is_server;            /* accept: connected for the program at once */
+    bool connecting;           /* connect: the TCP connect is still in progress */
+    bool hold_unwritable;      /* connect: the program's end is not writable until the handshake */
+    bool nonblock, cloexec;    /* O_NONBLOCK / FD_CLOEXEC for the program's end */
+} shim_upgrade_req;
+/* The engine for a connection under rule (server_name: SNI and the name to
+ * verify, NULL for the rule's own or for a server). NULL (logged) with errno
+ * ECONNREFUSED when it cannot start. */
+tls_engine *shim_upgrade_engine(const policy_rule *rule, const char *server_name);
+/* Lock held. Swaps r->fd for its socketpair end and hands the TCP socket and
+ * the engine to the helper. Returns the socket (the fd table's reference), or
+ * NULL with errno: then r->fd is still the TCP socket, or, if the swap was
+ * done, the socketpair end with a SOCK_FAILED socket whose err is errno. */
+shim_sock *shim_upgrade(const shim_upgrade_req *r);
+
+/* ---- names.c ---- */
 /* Formats "1.2.3.4:443" / "[::1]:443". */
 void shim_addr_str(const struct sockaddr *a, char *buf, size_t len);
 bool shim_addr_is_inet(const struct sockaddr *a);
