@@ -62,7 +62,7 @@ ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_SO) $(LAUNCHER)
 endif
 
-.PHONY: all check unit interop e2e demo fuzz fuzzers deps clean
+.PHONY: all check unit interop e2e conformance demo fuzz fuzzers deps clean
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -113,6 +113,10 @@ interop: all
 
 e2e: all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh e2e
+
+# tlsfuzzer (../shared/tlsfuzzer) against the shim and against echo_server
+conformance: deps all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh conformance
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the test suites and prints one summary line "N passed, N failed".
-#   tests/run.sh [unit|interop|e2e]...   (default: all three)
+#   tests/run.sh [unit|interop|e2e|conformance|fuzz]...   (default: all)
 # Unit suites are Criterion binaries in $BUILD/tests; interop and e2e suites
 # are scripts (tests/interop/*.sh, tests/e2e/*.sh) that print one line per
 # case: "PASS name" or "FAIL name: why", and exit non-zero if any failed.
@@ -11,6 +11,7 @@ export TOP=$PWD
 if [ $# -gt 0 ]; then kinds=$*
 elif [ "${SANITIZE:-}" = 1 ]; then kinds="unit interop e2e"   # the fuzzers carry ASan already
 else kinds="unit interop e2e fuzz"; fi
+# (conformance, tlsfuzzer, joins the default run once it passes: `make conformance`)
 passed=0; failed=0; failed_names=()
 # one PKI for the whole run
 export PKI=${PKI:-$BUILD/pki}
@@ -46,7 +47,7 @@ for kind in $kinds; do
             fi
             printf 'unit %-28s %s passed, %s failed\n' "$(basename "$t")" "$p" "$f"
         done ;;
-    interop|e2e)
+    interop|e2e|conformance)
         for s in tests/$kind/*.sh; do
             [ -x "$s" ] || continue
             log="$BUILD/$kind-$(basename "$s" .sh).log"

@@ -6,8 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 need_build
 if ! have gnutls-serv || ! have gnutls-cli; then
-    echo "MATRIX gnutls: skipped (gnutls-bin is not installed)"
-    exit 0
+    missing_tool gnutls-bin
 fi
 
 # OpenSSL name -> "kx cipher mac" in GnuTLS priority words

@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 need_build
 if ! have openssl; then
-    echo "MATRIX tls1.3: skipped (openssl is not installed)"
-    exit 0
+    missing_tool openssl
 fi
 
 MSG="hello thirteen"
