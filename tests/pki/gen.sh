@@ -153,10 +153,11 @@ authorityKeyIdentifier = keyid:always
 EOF
 
 rsa() { openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1"; }
-serial=100
 # sign CSR_KEY SUBJECT OUT EXT ISSUER_CERT ISSUER_KEY
+# (serials are 64 random bits, as CAs must issue them: CA/B BR 7.1; testssl checks it)
 sign() {
-    serial=$((serial + 1))
+    local serial
+    serial=0x$(openssl rand -hex 8)
     openssl req -new -config "$cfg" -key "$1" -subj "$2" -out "$work/req.csr"
     openssl x509 -req -in "$work/req.csr" -CA "$5" -CAkey "$6" -set_serial "$serial" \
         -days 3650 -sha256 -extfile "$cfg" -extensions "$4" -out "$3" 2>/dev/null
