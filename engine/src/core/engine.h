@@ -19,6 +19,7 @@
 #include "err.h"
 #include "record.h"
 #include "suites.h"
+#include "ticket.h"
 #include "tlsengine.h"
 
 #define TLS_MAX_SUITES 96
@@ -35,8 +36,9 @@ typedef struct tls_session {
     uint8_t master[48]; /* TLS 1.2 master secret; TLS 1.3 resumption PSK */
     uint8_t *peer_cert; /* DER of the peer's leaf, may be NULL */
     size_t peer_cert_len;
-    uint8_t *ticket;    /* TLS 1.3 client: the ticket to present */
+    uint8_t *ticket;    /* client: the ticket to present (TLS 1.3 PSK identity, RFC 5077 ticket) */
     size_t ticket_len;
+    uint32_t lifetime_s; /* client: the ticket's lifetime (hint); 0: the cache's own */
     uint32_t age_add;   /* TLS 1.3 client: ticket_age_add */
     int64_t received_ms;
     int64_t created;    /* seconds, monotonic */
@@ -70,6 +72,7 @@ struct tls_config {
     uint8_t alpn_wire[1024]; /* the ALPN extension's protocol list, prebuilt */
     size_t alpn_wire_len;
     tls_session_cache cache;
+    tls_ticket_key ticket_key; /* server: seals RFC 5077 tickets */
 };
 
 /* handshake progress; one state expects one message (or CCS) */

@@ -201,6 +201,10 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
         rc = tls_dh_load(o, &c->dh_params, err);
         if (rc)
             goto fail;
+        if (!tls_ticket_key_init(&c->ticket_key)) {
+            rc = tls_err_set(err, TLS_E_INTERNAL, -1, "no random bytes for the session ticket key");
+            goto fail;
+        }
         if (o->verify == TLS_VERIFY_PEER) {
             c->ca_names = sk_X509_NAME_new_null();
             STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->store);
@@ -234,6 +238,7 @@ void tls_config_free(tls_config *c)
     sk_X509_NAME_pop_free(c->ca_names, X509_NAME_free);
     EVP_PKEY_free(c->dh_params);
     tls_cache_free(&c->cache);
+    tls_ticket_key_wipe(&c->ticket_key);
     if (c->strings) {
         OPENSSL_cleanse(c->strings, c->strings_len); /* the password is in here */
         free(c->strings);

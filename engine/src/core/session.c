@@ -98,9 +98,11 @@ void tls_cache_put(tls_session_cache *c, const tls_session *s)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* a client also honours the lifetime the server gave its ticket */
 static bool fresh(const tls_session *s)
 {
-    return (s->id_len || s->ticket_len) && now_s() - s->created < SESSION_LIFETIME_S;
+    int64_t lifetime = s->lifetime_s && s->lifetime_s < SESSION_LIFETIME_S ? s->lifetime_s : SESSION_LIFETIME_S;
+    return (s->id_len || s->ticket_len) && now_s() - s->created < lifetime;
 }
 
 bool tls_cache_get_by_id(tls_session_cache *c, const uint8_t *id, size_t id_len, tls_session *out)
