@@ -145,7 +145,7 @@ $(FUZZ_DIR)/fuzz_record: tests/fuzz/fuzz_record.c $(ENGINE_SRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(CRYPTO) -lpthread
 $(FUZZ_DIR)/fuzz_policy: tests/fuzz/fuzz_policy.c $(CONFIG_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -linih
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -linih $(CRYPTO)
 
 fuzzers: $(FUZZERS)
 

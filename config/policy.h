@@ -25,14 +25,17 @@ typedef struct policy_match {
     int port;          /* 1..65535, or 0 for '*' */
 } policy_match;
 
-/* Keys of a rule section, by the seed's names (plus server_name, versions, alpn). */
+/* Keys of a rule section: the Erlang/OTP ssl module's option names, plus
+ * server_name, versions, alpn and security_level. config/keys.c holds the one
+ * table that says which section takes each key, its default and its doc. */
 typedef enum {
     POLICY_KEY_DIRECTION,
     POLICY_KEY_MATCH,
     POLICY_KEY_VERIFY,
     POLICY_KEY_FAIL_IF_NO_PEER_CERT,
     POLICY_KEY_DEPTH,
-    POLICY_KEY_CERT,        /* base64 DER, or PEM text on one line is not practical: base64 DER */
+    POLICY_KEY_SECURITY_LEVEL,
+    POLICY_KEY_CERT,        /* base64 DER (PEM text does not fit on one line) */
     POLICY_KEY_CERTFILE,
     POLICY_KEY_KEY,         /* base64 DER */
     POLICY_KEY_KEYFILE,
@@ -50,6 +53,15 @@ typedef enum {
     POLICY_KEY_COUNT
 } policy_key;
 
+/* Keys of [global]: the index into policy.global_key_line. */
+typedef enum {
+    POLICY_GLOBAL_LOG,
+    POLICY_GLOBAL_LOG_LEVEL,
+    POLICY_GLOBAL_KEYLOG,
+    POLICY_GLOBAL_HANDSHAKE_TIMEOUT,
+    POLICY_GLOBAL_COUNT
+} policy_global_key;
+
 typedef struct policy_bytes {
     uint8_t *data;
     size_t len;
@@ -66,8 +78,9 @@ typedef struct policy_rule {
     /* typed values; absent keys keep the defaults noted */
     bool verify_peer;            /* default: true for connect rules, false for accept rules */
     bool fail_if_no_peer_cert;   /* default false */
-    int depth;                   /* default 1 */
-    bool secure_renegotiate;     /* default true (the shim is stricter than the seed) */
+    int depth;                   /* default 1: intermediate CAs between peer and trust anchor */
+    int security_level;          /* default 2: OpenSSL's levels 0..5 */
+    bool secure_renegotiate;     /* default true (the reference's default is false) */
     bool reuse_sessions;         /* default true */
     /* paths are absolute (relative ones are resolved against the policy's folder); NULL if absent */
     char *certfile, *keyfile, *cacertfile, *dhfile;
@@ -83,7 +96,7 @@ typedef struct policy {
     policy_log_level log_level;  /* default info */
     char *keylog;                /* absolute path or NULL */
     int handshake_timeout_ms;    /* default 10000 */
-    int global_key_line[4];      /* log, log_level, keylog, handshake_timeout */
+    int global_key_line[POLICY_GLOBAL_COUNT]; /* 0 when the key is absent */
     policy_rule *rules;          /* in file order: the first match wins */
     size_t n_rules;
 } policy;
@@ -104,5 +117,9 @@ const policy_rule *policy_find(const policy *p, policy_direction dir, const stru
 void policy_print(const policy *p, FILE *out);
 
 const char *policy_key_name(policy_key k);
+
+/* The README's key table (markdown), written from the key table itself:
+ * key, the sections that take it, its default, one line of doc. */
+void policy_keys_markdown(FILE *out);
 
 #endif

@@ -1,11 +1,15 @@
 /* config/: the policy file (every key valid and invalid, whole-rule checks,
- * syntax), matching, printing, base64. Policies are written into a fresh
- * temporary folder per test. */
+ * syntax), matching, printing, base64, and the README's key table against the
+ * code's. Policies are written into a fresh temporary folder per test. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +23,88 @@
 static char tmpdir[256];
 static char errbuf[2048];
 
-/* A small valid DER structure (SEQUENCE { INTEGER 5 }) and its base64. */
-#define DER_B64 "MAMCAQU="
+/* A DER structure that is no certificate, key or DH parameters:
+ * SEQUENCE { INTEGER 5 }. */
+#define NOT_A_CERT_B64 "MAMCAQU="
+
+/* Real DER values, made per test with libcrypto: a P-256 key (PKCS#8 and
+ * encrypted PKCS#8), its self-signed certificate, RFC 7919 DH parameters. */
+static char *cert_b64, *key_b64, *enckey_b64, *dh_b64;
+static uint8_t *cert_der;
+static int cert_der_len;
+
+static char *b64_of(uint8_t *der, int len)
+{
+    cr_assert_gt(len, 0);
+    char *s = policy_b64_encode(der, (size_t)len);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static void make_der_values(void)
+{
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    cr_assert_not_null(pk);
+    X509 *x = X509_new();
+    cr_assert_not_null(x);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"test", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, pk);
+    cr_assert_gt(X509_sign(x, pk, EVP_sha256()), 0);
+    cert_der = NULL;
+    cert_der_len = i2d_X509(x, &cert_der);
+    cert_b64 = b64_of(cert_der, cert_der_len);
+
+    uint8_t *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pk);
+    int len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    key_b64 = b64_of(der, len);
+    OPENSSL_free(der);
+    X509_SIG *enc = PKCS8_encrypt(-1, EVP_aes_128_cbc(), "secret", 6, NULL, 0, 1000, p8);
+    cr_assert_not_null(enc);
+    der = NULL;
+    len = i2d_X509_SIG(enc, &der);
+    enckey_b64 = b64_of(der, len);
+    OPENSSL_free(der);
+    X509_SIG_free(enc);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
+    EVP_PKEY *dh = NULL;
+    cr_assert_not_null(ctx);
+    cr_assert_gt(EVP_PKEY_paramgen_init(ctx), 0);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                            (char *)"ffdhe2048", 0),
+                           OSSL_PARAM_construct_end()};
+    cr_assert_gt(EVP_PKEY_CTX_set_params(ctx, params), 0);
+    cr_assert_gt(EVP_PKEY_paramgen(ctx, &dh), 0);
+    der = NULL;
+    len = i2d_KeyParams(dh, &der);
+    dh_b64 = b64_of(der, len);
+    OPENSSL_free(der);
+    EVP_PKEY_free(dh);
+    EVP_PKEY_CTX_free(ctx);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+}
+
+/* printf into one of two rotating buffers: policies with DER values in them. */
+__attribute__((format(printf, 1, 2))) static const char *text(const char *fmt, ...)
+{
+    static char bufs[2][16384];
+    static int next;
+    char *b = bufs[next++ % 2];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_end(ap);
+    cr_assert_lt(n, (int)sizeof bufs[0]);
+    return b;
+}
 
 static void write_file(const char *name, const char *text)
 {
@@ -44,6 +128,7 @@ static void setup(void)
     snprintf(sub, sizeof sub, "%s/sub", tmpdir);
     cr_assert_eq(mkdir(sub, 0700), 0);
     write_file("sub/ca.pem", "ca\n");
+    make_der_values();
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -57,6 +142,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void teardown(void)
 {
     cr_assert_eq(nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    free(cert_b64);
+    free(key_b64);
+    free(enckey_b64);
+    free(dh_b64);
+    OPENSSL_free(cert_der);
 }
 
 TestSuite(policy, .init = setup, .fini = teardown);
@@ -125,6 +215,7 @@ Test(policy, defaults)
         const policy_rule *r = &p->rules[i];
         cr_assert_not(r->fail_if_no_peer_cert);
         cr_assert_eq(r->depth, 1);
+        cr_assert_eq(r->security_level, 2);
         cr_assert(r->secure_renegotiate);
         cr_assert(r->reuse_sessions);
         cr_assert_null(r->versions);
@@ -143,6 +234,7 @@ Test(policy, key_names)
 {
     cr_assert_str_eq(policy_key_name(POLICY_KEY_FAIL_IF_NO_PEER_CERT), "fail_if_no_peer_cert");
     cr_assert_str_eq(policy_key_name(POLICY_KEY_ALPN), "alpn");
+    cr_assert_str_eq(policy_key_name(POLICY_KEY_SECURITY_LEVEL), "security_level");
     cr_assert_str_eq(policy_key_name(POLICY_KEY_COUNT), "unknown");
 }
 
@@ -158,8 +250,8 @@ Test(policy, global_valid)
     snprintf(want, sizeof want, "%s/sub/keys.log", tmpdir);
     cr_assert_str_eq(p->keylog, want);
     cr_assert_eq(p->handshake_timeout_ms, 3600000);
-    cr_assert_eq(p->global_key_line[0], 2);
-    cr_assert_eq(p->global_key_line[2], 4);
+    cr_assert_eq(p->global_key_line[POLICY_GLOBAL_LOG], 2);
+    cr_assert_eq(p->global_key_line[POLICY_GLOBAL_KEYLOG], 4);
     policy_free(p);
 
     p = load_ok("[global]\nlog = tls.log\nlog_level = error\nhandshake_timeout = 1\n" CONNECT_HEAD);
@@ -312,7 +404,25 @@ Test(policy, depth)
     policy_free(p);
     load_err(CONNECT_HEAD "depth = 101\n", 5, "[up] depth:", "'101'", "0..100", NULL);
     load_err(CONNECT_HEAD "depth = -1\n", 5, "[up] depth:", "'-1'", NULL);
-    load_err(CONNECT_HEAD "depth = two\n", 5, "[up] depth:", NULL);
+    load_err(CONNECT_HEAD "depth = two\n", 5, "[up] depth:", "'two' is not a number", NULL);
+}
+
+Test(policy, security_level)
+{
+    for (int level = 0; level <= 5; level++) {
+        policy *p = load_ok(text(CONNECT_HEAD "security_level = %d\n" ACCEPT_HEAD
+                                 "security_level = %d\n", level, 5 - level));
+        cr_assert_eq(p->rules[0].security_level, level);
+        cr_assert_eq(p->rules[1].security_level, 5 - level);
+        cr_assert_eq(p->rules[0].key_line[POLICY_KEY_SECURITY_LEVEL], 5);
+        policy_free(p);
+    }
+    load_err(CONNECT_HEAD "security_level = 6\n", 5, "[up] security_level:", "'6' is out of range",
+             "0..5", NULL);
+    load_err(ACCEPT_HEAD "security_level = high\n", 5, "[web] security_level:",
+             "'high' is not a number", NULL);
+    load_err("[global]\nsecurity_level = 1\n" CONNECT_HEAD, 2, "[global] security_level:",
+             "belongs in a rule section", NULL);
 }
 
 Test(policy, password_ciphers)
@@ -387,63 +497,67 @@ Test(policy, alpn)
 
 Test(policy, der_values)
 {
-    policy *p = load_ok("[web]\ndirection = accept\nmatch = *:443\ncert = " DER_B64
-                        "\nkey = " DER_B64 "\ndh = " DER_B64 "\n"
-                        "[up]\ndirection = connect\nmatch = *:443\n"
-                        "cacerts = " DER_B64 ", " DER_B64 "\n");
+    policy *p = load_ok(text("[web]\ndirection = accept\nmatch = *:443\ncert = %s\nkey = %s\n"
+                             "dh = %s\n[up]\ndirection = connect\nmatch = *:443\n"
+                             "cacerts = %s, %s\n[enc]\ndirection = accept\nmatch = *:444\n"
+                             "cert = %s\nkey = %s\npassword = secret\n",
+                             cert_b64, key_b64, dh_b64, cert_b64, cert_b64, cert_b64,
+                             enckey_b64));
     const policy_rule *a = &p->rules[0];
-    cr_assert_eq(a->cert.len, 5);
-    cr_assert_eq(memcmp(a->cert.data, "\x30\x03\x02\x01\x05", 5), 0);
-    cr_assert_eq(a->key.len, 5);
-    cr_assert_eq(a->dh.len, 5);
+    cr_assert_eq(a->cert.len, (size_t)cert_der_len);
+    cr_assert_eq(memcmp(a->cert.data, cert_der, a->cert.len), 0);
+    cr_assert_gt(a->key.len, 0);
+    cr_assert_gt(a->dh.len, 0);
     cr_assert_eq(p->rules[1].n_cacerts, 2);
-    cr_assert_eq(p->rules[1].cacerts[1].len, 5);
+    cr_assert_eq(p->rules[1].cacerts[1].len, (size_t)cert_der_len);
+    cr_assert_gt(p->rules[2].key.len, 0, "an encrypted PKCS#8 key is a key");
     policy_free(p);
 
     load_err(ACCEPT_HEAD "dh = MAM*AQU=\n", 5, "[web] dh:", "not base64", "byte 4 ('*')", NULL);
     load_err(ACCEPT_HEAD "keyfile = server.key\ndh = MAMCAQ\n", 6, "[web] dh:", "ends mid-group",
              NULL);
     /* "hello" is base64 of bytes that are no DER structure. */
-    load_err("[web]\ndirection = accept\nmatch = *:1\ncert = aGVsbG8=\nkey = " DER_B64 "\n", 4,
-             "[web] cert:", "not one DER structure", NULL);
-    load_err(CONNECT_HEAD "cacerts = " DER_B64 ", MA==\n", 5, "[up] cacerts:", "certificate 2",
+    load_err(text("[web]\ndirection = accept\nmatch = *:1\ncert = aGVsbG8=\nkey = %s\n", key_b64),
+             4, "[web] cert:", "5 bytes that are not DER certificate", "openssl x509", NULL);
+    /* Well-formed DER of the wrong thing: libcrypto's d2i decides, not the outer tag. */
+    load_err(text("[web]\ndirection = accept\nmatch = *:1\ncert = %s\nkey = %s\n", key_b64,
+                  key_b64), 4, "[web] cert:", "not DER certificate", NULL);
+    load_err(text(ACCEPT_HEAD "keyfile = server.key\ndh = %s\n", cert_b64), 6, "[web] dh:",
+             "not DER DH parameters", NULL);
+    load_err(text("[web]\ndirection = accept\nmatch = *:1\ncert = %s\nkey = %s\n", cert_b64,
+                  NOT_A_CERT_B64), 5, "[web] key:", "not DER private key", NULL);
+    load_err(text(CONNECT_HEAD "cacerts = %s, " NOT_A_CERT_B64 "\n", cert_b64), 5,
+             "[up] cacerts:", "certificate 2:", "not DER certificate", NULL);
+    load_err(text(CONNECT_HEAD "cacerts = %s, MA==\n", cert_b64), 5, "[up] cacerts:",
+             "certificate 2", NULL);
+    /* One certificate and trailing bytes are not one certificate. */
+    uint8_t *more = malloc((size_t)cert_der_len + 2);
+    memcpy(more, cert_der, (size_t)cert_der_len);
+    more[cert_der_len] = 0x05;
+    more[cert_der_len + 1] = 0x00;
+    char *b = policy_b64_encode(more, (size_t)cert_der_len + 2);
+    load_err(text(CONNECT_HEAD "cacerts = %s\n", b), 5, "[up] cacerts:", "not DER certificate",
              NULL);
+    free(b);
+    free(more);
 }
 
 /* A value longer than inih's 200-byte line buffer goes through whole. */
 Test(policy, long_base64_line)
 {
-    uint8_t der[604];
-    der[0] = 0x30;
-    der[1] = 0x82;
-    der[2] = 0x02;
-    der[3] = 0x58; /* 600 bytes of content */
-    for (size_t i = 4; i < sizeof der; i++)
-        der[i] = (uint8_t)i;
-    char *b64 = policy_b64_encode(der, sizeof der);
-    cr_assert_not_null(b64);
-    char *text = NULL;
-    cr_assert_geq(asprintf(&text,
-                           "[web]\ndirection = accept\nmatch = *:443\n"
-                           "  cert   =   %s   ; the server's certificate\nkeyfile = server.key\n",
-                           b64),
-                  0);
-    policy *p = load_ok(text);
-    cr_assert_eq(p->rules[0].cert.len, sizeof der);
-    cr_assert_eq(memcmp(p->rules[0].cert.data, der, sizeof der), 0);
+    cr_assert_gt(strlen(cert_b64), 200, "the test needs a line longer than inih's buffer");
+    policy *p = load_ok(text("[web]\ndirection = accept\nmatch = *:443\n"
+                             "  cert   =   %s   ; the server's certificate\nkeyfile = server.key\n",
+                             cert_b64));
+    cr_assert_eq(p->rules[0].cert.len, (size_t)cert_der_len);
+    cr_assert_eq(memcmp(p->rules[0].cert.data, cert_der, (size_t)cert_der_len), 0);
     cr_assert_eq(p->rules[0].key_line[POLICY_KEY_CERT], 4);
     cr_assert_eq(p->rules[0].key_line[POLICY_KEY_KEYFILE], 5);
     policy_free(p);
-    free(text);
     /* An error after a long line still names the right line. */
-    cr_assert_geq(asprintf(&text,
-                           "[web]\ndirection = accept\nmatch = *:443\ncert = %s\n"
-                           "keyfile = server.key\ndepth = 999\n",
-                           b64),
-                  0);
-    load_err(text, 6, "[web] depth:", NULL);
-    free(text);
-    free(b64);
+    load_err(text("[web]\ndirection = accept\nmatch = *:443\ncert = %s\n"
+                  "keyfile = server.key\ndepth = 999\n", cert_b64),
+             6, "[web] depth:", NULL);
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -497,7 +611,13 @@ Test(policy, callbacks_unknown_and_duplicate_keys)
              "only in the engine API", NULL);
     load_err(CONNECT_HEAD "reuse_session = yes\n", 5, "[up] reuse_session:",
              "only in the engine API", NULL);
-    load_err(CONNECT_HEAD "colour = blue\n", 5, "[up] colour: unknown key", "server_name", NULL);
+    load_err(CONNECT_HEAD "colour = blue\n", 5, "[up] colour: unknown key (expected direction, ",
+             "server_name", "security_level", NULL);
+    load_err(CONNECT_HEAD "dpeth = 2\n", 5, "[up] dpeth: unknown key: did you mean depth?", NULL);
+    load_err(CONNECT_HEAD "cacertfiles = ca.pem\n", 5, "did you mean cacertfile?", NULL);
+    load_err("[global]\nlog_levle = info\n" CONNECT_HEAD, 2, "[global] log_levle:",
+             "did you mean log_level?", "(expected log, log_level, keylog or handshake_timeout)",
+             NULL);
     load_err(CONNECT_HEAD "Verify = verify_none\n", 5, "[up] Verify:", "lower case: verify",
              NULL);
     load_err(CONNECT_HEAD "log = stderr\n", 5, "[up] log:", "belongs in [global]", NULL);
@@ -523,16 +643,12 @@ Test(policy, rule_semantics)
              "needs verify = verify_peer", "the default for accept rules", NULL);
     load_err(ACCEPT_HEAD "verify = verify_none\nfail_if_no_peer_cert = yes\n", 6,
              "[web] fail_if_no_peer_cert:", "needs verify = verify_peer", NULL);
-    load_err("[up]\ndirection = connect\nmatch = *:443\nverify = verify_peer\n", 4, "[up] verify:",
-             "needs cacertfile or cacerts", NULL);
-    load_err("[up]\ndirection = connect\nmatch = *:443\n", 1, "[up]:",
-             "verifies the server by default", "cacertfile", NULL);
-    load_err("[web]\ndirection = accept\nmatch = *:1\ncert = " DER_B64 "\n", 4, "[web] cert:",
-             "key or keyfile", NULL);
+    load_err(text("[web]\ndirection = accept\nmatch = *:1\ncert = %s\n", cert_b64), 4,
+             "[web] cert:", "key or keyfile", NULL);
     load_err(CONNECT_HEAD "keyfile = server.key\n", 5, "[up] keyfile:", "certfile or cert", NULL);
-    load_err(ACCEPT_HEAD "cert = " DER_B64 "\n", 5, "[web] cert:", "certfile is set too on line 4",
-             NULL);
-    load_err(ACCEPT_HEAD "dh = " DER_B64 "\ndhfile = dh.pem\n", 6, "[web] dhfile:",
+    load_err(text(ACCEPT_HEAD "cert = %s\n", cert_b64), 5, "[web] cert:",
+             "certfile is set too on line 4", NULL);
+    load_err(text(ACCEPT_HEAD "dh = %s\ndhfile = dh.pem\n", dh_b64), 6, "[web] dhfile:",
              "dh is set too on line 5", NULL);
     load_err(CONNECT_HEAD "dhfile = dh.pem\n", 5, "[up] dhfile:", "only applies to accept rules",
              NULL);
@@ -547,6 +663,17 @@ Test(policy, rule_semantics)
     cr_assert(w->rules[0].verify_peer);
     cr_assert(w->rules[0].fail_if_no_peer_cert);
     policy_free(w);
+    /* A connect rule without cacertfile or cacerts verifies against the
+     * system's trust store (the engine's default), with or without an
+     * explicit verify = verify_peer. */
+    for (int i = 0; i < 2; i++) {
+        policy *s = load_ok(i ? "[up]\ndirection = connect\nmatch = *:443\nverify = verify_peer\n"
+                              : "[up]\ndirection = connect\nmatch = *:443\n");
+        cr_assert(s->rules[0].verify_peer);
+        cr_assert_null(s->rules[0].cacertfile);
+        cr_assert_eq(s->rules[0].n_cacerts, 0);
+        policy_free(s);
+    }
     /* Client certificates on a connect rule are fine. */
     policy *p = load_ok(CONNECT_HEAD "certfile = server.pem\nkeyfile = server.key\n");
     cr_assert_not_null(p->rules[0].certfile);
@@ -785,6 +912,7 @@ static void assert_same_policy(const policy *a, const policy *b)
         cr_assert_eq(x->verify_peer, y->verify_peer);
         cr_assert_eq(x->fail_if_no_peer_cert, y->fail_if_no_peer_cert);
         cr_assert_eq(x->depth, y->depth);
+        cr_assert_eq(x->security_level, y->security_level);
         cr_assert_eq(x->secure_renegotiate, y->secure_renegotiate);
         cr_assert_eq(x->reuse_sessions, y->reuse_sessions);
         assert_same_str(x->certfile, y->certfile);
@@ -807,28 +935,20 @@ static void assert_same_policy(const policy *a, const policy *b)
 
 Test(policy, print_reparses_to_the_same_rules)
 {
-    uint8_t der[300] = {0x30, 0x82, 0x01, 0x28};
-    char *b64 = policy_b64_encode(der, sizeof der);
-    char *text = NULL;
-    cr_assert_geq(
-        asprintf(&text,
-                 "[global]\nlog = tls.log\nlog_level = warning\nkeylog = keys.log\n"
+    policy *p = load_ok(
+        text("[global]\nlog = tls.log\nlog_level = warning\nkeylog = keys.log\n"
                  "handshake_timeout = 2500\n"
                  "[up]\ndirection = connect\nmatch = 127.0.0.1:8443, [::1]:*, 10.0.0.0/8:443, "
                  "[fd00::]/8:*, *.example.com:443, *:9\nserver_name = localhost\n"
-                 "cacerts = %s, " DER_B64 "\ncacertfile = ca.pem\ndepth = 3\n"
+                 "cacerts = %s, %s\ncacertfile = ca.pem\ndepth = 3\nsecurity_level = 0\n"
                  "versions = tlsv1.2, tlsv1.3\nciphers = AES128-SHA\nalpn = h2, http/1.1\n"
                  "reuse_sessions = no\nsecure_renegotiate = off\n"
-                 "[web]\ndirection = accept\nmatch = *:8443\ncert = %s\nkey = " DER_B64 "\n"
+                 "[web]\ndirection = accept\nmatch = *:8443\ncert = %s\nkey = %s\n"
                  "password = pa ss\nverify = verify_peer\nfail_if_no_peer_cert = true\n"
-                 "cacertfile = sub/ca.pem\ndh = " DER_B64 "\n"
+                 "cacertfile = sub/ca.pem\ndh = %s\n"
                  "[plain]\ndirection = accept\nmatch = [::]/0:*\ncertfile = server.pem\n"
                  "dhfile = dh.pem\n",
-                 b64, b64),
-        0);
-    policy *p = load_ok(text);
-    free(text);
-    free(b64);
+                 cert_b64, cert_b64, cert_b64, enckey_b64, dh_b64));
 
     char *out = NULL;
     size_t out_len = 0;
@@ -842,6 +962,15 @@ Test(policy, print_reparses_to_the_same_rules)
                        "%s", out);
     cr_assert_not_null(strstr(out, "verify = verify_none  ; default"), "%s", out);
     cr_assert_not_null(strstr(out, "log_level = warning\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "security_level = 0\n"), "%s", out);
+    cr_assert_not_null(strstr(out, "security_level = 2  ; default"), "%s", out);
+    cr_assert_not_null(strstr(out, "; ciphers: default, the engine's"), "%s", out);
+    /* each rule shows the keys of its own direction only */
+    const char *web = strstr(out, "\n[web]\n"), *plain = strstr(out, "\n[plain]\n");
+    cr_assert(web && plain && web < plain, "%s", out);
+    const char *in_up = strstr(out, "fail_if_no_peer_cert"), *in_web = strstr(web, "server_name");
+    cr_assert(in_up && in_up > web, "fail_if_no_peer_cert shown for a connect rule:\n%s", out);
+    cr_assert(!in_web || in_web > plain, "server_name shown for an accept rule:\n%s", out);
 
     policy *q = NULL;
     write_file("printed.ini", out);
@@ -966,7 +1095,7 @@ Test(policy, example_full_names_every_key)
     policy *p = load_example("full.ini");
     cr_assert_eq(p->n_rules, 2);
     cr_assert_not_null(p->keylog);
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < POLICY_GLOBAL_COUNT; g++)
         cr_assert_gt(p->global_key_line[g], 0, "global key %d missing from full.ini", g);
     /* Every rule key is set in one of the two rules or shown commented out. */
     const policy_rule *c = &p->rules[0], *a = &p->rules[1];
@@ -980,4 +1109,85 @@ Test(policy, example_full_names_every_key)
     cr_assert_str_eq(a->password, "secret");
     cr_assert_str_eq(c->alpn, "h2, http/1.1");
     policy_free(p);
+}
+
+/* ---- the README's key table ------------------------------------------- */
+
+/* The table's cells, split on " | " (no cell holds a '|'). */
+static size_t cells(char *row, char **out, size_t max)
+{
+    size_t n = 0;
+    char *s = row;
+    if (*s == '|')
+        s++;
+    for (char *bar; n < max && (bar = strchr(s, '|')) != NULL; s = bar + 1) {
+        *bar = '\0';
+        char *c = s;
+        while (*c == ' ')
+            c++;
+        size_t len = strlen(c);
+        while (len > 0 && c[len - 1] == ' ')
+            c[--len] = '\0';
+        out[n++] = c;
+    }
+    return n;
+}
+
+/* README.md documents every key with the code's name, sections and default
+ * (and doc line): the table is written by policy_keys_markdown, and this test
+ * keeps the two equal. */
+Test(policy, readme_key_table_equals_the_code)
+{
+    const char *top = getenv("TOP");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/README.md", top && *top ? top : ".");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    char *readme = NULL;
+    size_t cap = 0;
+    cr_assert_gt(getdelim(&readme, &cap, '\0', f), 0);
+    fclose(f);
+    /* every key of the code is in README.md, by name */
+    for (int k = 0; k < POLICY_KEY_COUNT; k++) {
+        char name[80];
+        snprintf(name, sizeof name, "| `%s` |", policy_key_name((policy_key)k));
+        cr_assert_not_null(strstr(readme, name), "README lacks %s", name);
+    }
+
+    char *want = NULL;
+    size_t want_len = 0;
+    FILE *mem = open_memstream(&want, &want_len);
+    policy_keys_markdown(mem);
+    fclose(mem);
+
+    const char *header = "| key | sections | default | what it takes |\n";
+    char *start = strstr(readme, header);
+    cr_assert_not_null(start, "README.md has no key table starting with %s", header);
+    char *end = start;
+    while (*end == '|') { /* the table: consecutive lines starting with '|' */
+        char *nl = strchr(end, '\n');
+        end = nl ? nl + 1 : end + strlen(end);
+    }
+    *end = '\0';
+
+    char *save_r = NULL, *save_w = NULL;
+    char *r = strtok_r(start, "\n", &save_r), *w = strtok_r(want, "\n", &save_w);
+    static const char *const col[] = {"key", "sections", "default", "doc"};
+    for (int row = 1; r || w; row++) {
+        cr_assert(r && w, "README's key table has %s rows than the code's; the table should "
+                  "read:\n%s", r ? "more" : "fewer", want);
+        if (strcmp(r, w) != 0) {
+            char *rc[6], *wc[6];
+            size_t nr = cells(r, rc, 6), nw = cells(w, wc, 6);
+            cr_assert_eq(nr, nw, "README row %d has %zu cells, not %zu", row, nr, nw);
+            for (size_t i = 0; i < nw; i++)
+                cr_assert_str_eq(rc[i], wc[i], "README key table row %d (%s), %s column: '%s' in "
+                                 "README, '%s' in config/keys.c", row, wc[0], col[i < 4 ? i : 3],
+                                 rc[i], wc[i]);
+        }
+        r = strtok_r(NULL, "\n", &save_r);
+        w = strtok_r(NULL, "\n", &save_w);
+    }
+    free(want);
+    free(readme);
 }
