@@ -122,7 +122,7 @@ typedef struct tls_versions_info {
 } tls_versions_info;
 TLS_API void tls_versions(tls_versions_info *out);
 TLS_API const char *tls_version_name(uint16_t version); /* "tlsv1.2", "sslv3" */
-/* Parses "sslv3, tlsv1, tlsv1.1, tlsv1.2, tlsv1.3" into a mask; -1 on error. */
+/* Parses "sslv3, tlsv1, tlsv1.1, tlsv1.2, tlsv1.3" into a mask; TLS_E_BADARG on error. */
 TLS_API int tls_parse_versions(const char *list, unsigned *mask, tls_error *err);
 
 /* ---- certificate verification (the seed's verify_fun) ------------------ */

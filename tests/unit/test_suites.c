@@ -687,7 +687,7 @@ static void expect_versions_error(const char *list, const char *detail)
     unsigned mask = 0xdead;
     tls_error err;
     tls_err_clear(&err);
-    cr_assert_eq(tls_parse_versions(list, &mask, &err), -1, "'%s' should fail", list);
+    cr_assert_eq(tls_parse_versions(list, &mask, &err), TLS_E_BADARG, "'%s' should fail", list);
     cr_expect_eq(mask, 0xdead, "mask untouched on error");
     cr_expect_eq(err.code, TLS_E_BADARG);
     cr_expect_str_eq(err.detail, detail);
@@ -743,7 +743,8 @@ Test(versions, parse)
 
     /* mask and err may be NULL */
     cr_expect_eq(tls_parse_versions("tlsv1.2", NULL, NULL), 0);
-    cr_expect_eq(tls_parse_versions("nope", NULL, NULL), -1);
+    cr_expect_eq(tls_parse_versions("nope", NULL, NULL), TLS_E_BADARG,
+                 "TLS_E_BADARG, never -1 (that is TLS_E_CLOSED)");
 }
 
 Test(versions, parse_tls13)
@@ -775,6 +776,6 @@ Test(versions, parse_errors)
     longtok[sizeof longtok - 1] = '\0';
     tls_error err;
     tls_err_clear(&err);
-    cr_assert_eq(tls_parse_versions(longtok, NULL, &err), -1);
+    cr_assert_eq(tls_parse_versions(longtok, NULL, &err), TLS_E_BADARG);
     cr_expect_eq(strlen(err.detail), strlen("unknown protocol version '' in versions") + 60);
 }

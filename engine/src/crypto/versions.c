@@ -1,5 +1,5 @@
-/* Protocol versions: names, masks and the `versions` option (the seed's
- * versions() and {versions, [...]}). */
+/* Protocol versions: names, masks and the `versions` option (the Erlang/OTP
+ * ssl module's versions() and {versions, [...]}). */
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -117,9 +117,8 @@ int tls_parse_versions(const char *list, unsigned *mask, tls_error *err)
         }
         int i = version_index(tok, n);
         if (i < 0) {
-            tls_err_set(err, TLS_E_BADARG, -1, "unknown protocol version '%.*s' in versions",
-                        (int)((size_t)(p - start) > 60 ? 60 : (size_t)(p - start)), start);
-            return -1;
+            return tls_err_set(err, TLS_E_BADARG, -1, "unknown protocol version '%.*s' in versions",
+                               (int)((size_t)(p - start) > 60 ? 60 : (size_t)(p - start)), start);
         }
         any = true;
         if (versions[i].bit & TLS_AVAILABLE_VERSIONS)
@@ -131,8 +130,7 @@ int tls_parse_versions(const char *list, unsigned *mask, tls_error *err)
     if (!any) { /* empty option: the defaults */
         got = TLS_DEFAULT_VERSIONS & TLS_AVAILABLE_VERSIONS;
     } else if (!got) {
-        tls_err_set(err, TLS_E_BADARG, -1, "%s is not available in this build", unavailable);
-        return -1;
+        return tls_err_set(err, TLS_E_BADARG, -1, "%s is not available in this build", unavailable);
     }
     if (mask)
         *mask = got;
