@@ -21,6 +21,7 @@ static int ruleopts_fill(const policy *p, const policy_rule *r, tls_options *o, 
     o->verify = r->verify_peer ? TLS_VERIFY_PEER : TLS_VERIFY_NONE;
     o->fail_if_no_peer_cert = r->fail_if_no_peer_cert;
     o->depth = r->depth;
+    o->security_level = r->security_level;
     if (r->cert.data) {
         o->cert = r->cert.data;
         o->cert_len = r->cert.len;
