@@ -194,8 +194,9 @@ void policy_free(policy *p)
 /* ---- print -------------------------------------------------------------- */
 
 /* One key of a section: "key = value", marked when it is the default; a key
- * the engine fills in is shown as a comment. */
-static void print_key(FILE *out, const void *obj, const policy_key_def *k, int line)
+ * the engine fills in is shown as a comment, unless its other form is set. */
+static void print_key(FILE *out, const void *obj, const policy_key_def *k, int line,
+                      bool alt_set)
 {
     char *value = NULL;
     size_t len = 0;
@@ -206,7 +207,7 @@ static void print_key(FILE *out, const void *obj, const policy_key_def *k, int l
     fclose(mem);
     if (has)
         fprintf(out, "%s = %s%s\n", k->name, value, line ? "" : "  ; default");
-    else if (k->dflt_note) {
+    else if (k->dflt_note && !alt_set) {
         fprintf(out, "; %s: default, ", k->name);
         for (const char *c = k->dflt_note; *c; c++)
             if (*c != '`') /* markdown quotes, for the README */
@@ -224,7 +225,7 @@ void policy_print(const policy *p, FILE *out)
     for (size_t i = 0; i < policy_n_keys; i++) {
         const policy_key_def *k = &policy_keys[i];
         if (k->sections & KEY_IN_GLOBAL)
-            print_key(out, p, k, p->global_key_line[k->slot]);
+            print_key(out, p, k, p->global_key_line[k->slot], false);
     }
     for (size_t i = 0; i < p->n_rules; i++) {
         const policy_rule *r = &p->rules[i];
@@ -232,8 +233,9 @@ void policy_print(const policy *p, FILE *out)
         fprintf(out, "\n[%s]\n", r->name);
         for (size_t j = 0; j < policy_n_keys; j++) {
             const policy_key_def *k = &policy_keys[j];
+            const policy_key_def *alt = k->alt ? policy_key_find(k->alt, false) : NULL;
             if (k->sections & mine)
-                print_key(out, r, k, r->key_line[k->slot]);
+                print_key(out, r, k, r->key_line[k->slot], alt && r->key_line[alt->slot]);
         }
     }
 }

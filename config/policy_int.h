@@ -73,6 +73,8 @@ struct policy_key_def {
     int min, max;            /* integer keys */
     policy_der_kind der;     /* DER keys: what d2i must find */
     bool required;
+    const char *alt;         /* the same value in its other form (DER or file path) */
+    bool alt_adds;           /* both forms may be given: they add up */
     const char *dflt;        /* default value, parsed like the file's (connect rules, [global]) */
     const char *dflt_accept; /* accept rules, when it differs from dflt */
     const char *dflt_note;   /* a default the engine picks, in words (nothing stored here) */

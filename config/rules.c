@@ -5,11 +5,6 @@
 
 #include "policy_int.h"
 
-/* Keys given in two forms, DER in the file or a file path: one at most. */
-static const policy_key alternatives[][2] = {{POLICY_KEY_CERT, POLICY_KEY_CERTFILE},
-                                             {POLICY_KEY_KEY, POLICY_KEY_KEYFILE},
-                                             {POLICY_KEY_DH, POLICY_KEY_DHFILE}};
-
 /* A rule whose every address an earlier rule of its direction takes first. */
 static void check_reachable(loader *L, policy_rule *r)
 {
@@ -81,15 +76,14 @@ static bool keys_fit_direction(loader *L, policy_rule *r)
 static bool credentials_complete(loader *L, policy_rule *r)
 {
     const int *kl = r->key_line;
-    for (size_t i = 0; i < sizeof alternatives / sizeof *alternatives; i++) {
-        int a = kl[alternatives[i][0]], b = kl[alternatives[i][1]];
-        if (a && b) {
-            policy_key later = alternatives[i][a > b ? 0 : 1];
-            policy_key earlier = alternatives[i][a > b ? 1 : 0];
-            policy_fail(L, a > b ? a : b, r->name, policy_key_name(later),
-                        "%s is set too on line %d (expected one of %s or %s)",
-                        policy_key_name(earlier), a > b ? b : a,
-                        policy_key_name(alternatives[i][0]), policy_key_name(alternatives[i][1]));
+    for (size_t i = 0; i < policy_n_keys; i++) {
+        /* a value in two forms: the later line is the one in the way */
+        const policy_key_def *k = &policy_keys[i];
+        const policy_key_def *other = k->alt ? policy_key_find(k->alt, false) : NULL;
+        int at = kl[k->slot], other_at = other ? kl[other->slot] : 0;
+        if (other && !k->alt_adds && at && other_at && at > other_at) {
+            policy_fail(L, at, r->name, k->name, "%s is set too on line %d (expected one of %s or "
+                        "%s)", other->name, other_at, k->name, other->name);
             return false;
         }
     }

@@ -672,8 +672,21 @@ Test(policy, rule_semantics)
         cr_assert(s->rules[0].verify_peer);
         cr_assert_null(s->rules[0].cacertfile);
         cr_assert_eq(s->rules[0].n_cacerts, 0);
+        char *out = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&out, &len);
+        policy_print(s, mem);
+        fclose(mem);
+        cr_assert_not_null(strstr(out, "; cacertfile: default, the system's trust store: "
+                                       "SSL_CERT_FILE and SSL_CERT_DIR"), "%s", out);
+        free(out);
         policy_free(s);
     }
+    /* cacerts and cacertfile add up; the other pairs are one or the other */
+    policy *both = load_ok(text(CONNECT_HEAD "cacerts = %s\n", cert_b64));
+    cr_assert_eq(both->rules[0].n_cacerts, 1);
+    cr_assert_not_null(both->rules[0].cacertfile);
+    policy_free(both);
     /* Client certificates on a connect rule are fine. */
     policy *p = load_ok(CONNECT_HEAD "certfile = server.pem\nkeyfile = server.key\n");
     cr_assert_not_null(p->rules[0].certfile);
