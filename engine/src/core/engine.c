@@ -165,43 +165,6 @@ int tls_engine_fail_err(tls_engine *e, const tls_error *err)
     return err->code;
 }
 
-static void handle_alert(tls_engine *e, const uint8_t *p, size_t len)
-{
-    if (len != 2) {
-        tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "alert record of %zu bytes", len);
-        return;
-    }
-    uint8_t level = p[0], desc = p[1];
-    if (desc == TLS_ALERT_CLOSE_NOTIFY) {
-        e->status |= TLS_ST_PEER_CLOSED;
-        if (e->hs && !e->connected_once)
-            tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
-        return;
-    }
-    if (level == 1) {
-        if (desc == TLS_ALERT_NO_RENEGOTIATION && e->connected_once && (e->hs || e->reneg_requested)) {
-            /* the peer declined our renegotiation (our ClientHello, or our
-             * HelloRequest as a server): keep the current session */
-            tls_hs_free(e->hs);
-            e->hs = NULL;
-            e->reneg_requested = false;
-            e->status &= ~(unsigned)TLS_ST_HANDSHAKING;
-            e->status |= TLS_ST_CONNECTED;
-            e->err.code = TLS_E_RENEG_REJECTED;
-            e->err.alert = desc;
-            snprintf(e->err.detail, sizeof e->err.detail, "the peer refused to renegotiate");
-            return;
-        }
-        if (desc == TLS_ALERT_NO_CERTIFICATE && e->server && e->hs && e->version == TLS_SSL3) {
-            /* SSL 3.0 clients say "no certificate" with this warning */
-            tls_hs_handle(e, TLS_HS_CERTIFICATE, (const uint8_t *)"\0\0\0", 3, NULL, 0);
-            return;
-        }
-        return; /* other warnings carry nothing we act on */
-    }
-    tls_engine_fail(e, TLS_E_ALERT_RECEIVED, desc, "fatal alert from the peer");
-}
-
 /* Complete handshake messages out of the reassembly buffer. */
 static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
 {
@@ -218,7 +181,10 @@ static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
     while (!(e->status & TLS_ST_FAILED) && e->hsbuf.len - off >= 4) {
         const uint8_t *m = e->hsbuf.p + off;
         size_t mlen = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
-        if (mlen > TLS_MAX_HS_MSG) {
+        /* a ClientHello may be as long as its header says (large suite and
+         * extension lists); nothing else needs more than a long chain */
+        bool hello = e->server && m[0] == TLS_HS_CLIENT_HELLO;
+        if (mlen > (hello ? TLS_MAX_CLIENT_HELLO : TLS_MAX_HS_MSG)) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_ILLEGAL_PARAMETER,
                             "handshake message type %u of %zu bytes is too long", m[0], mlen);
             break;
@@ -250,10 +216,17 @@ static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
 static void process_records(tls_engine *e)
 {
     while (!(e->status & TLS_ST_FAILED) && e->plain_len == 0) {
-        size_t avail = e->in_len - e->in_off;
+        size_t avail = e->in_len - e->in_off, v2_used;
+        uint8_t *h = e->in + e->in_off;
+        tls_v2_result v2 = tls_sslv2_hello(e, h, avail, &v2_used);
+        if (v2 == TLS_V2_MORE)
+            break;
+        if (v2 == TLS_V2_DONE) {
+            e->in_off += v2_used;
+            continue;
+        }
         if (avail < TLS_RECORD_HEADER)
             break;
-        uint8_t *h = e->in + e->in_off;
         uint8_t type = h[0];
         uint16_t ver = (uint16_t)(h[1] << 8 | h[2]);
         size_t len = (size_t)h[3] << 8 | h[4];
@@ -283,22 +256,29 @@ static void process_records(tls_engine *e)
         if (avail < TLS_RECORD_HEADER + len)
             break;
         e->in_off += TLS_RECORD_HEADER + len;
+        e->record_seen = true;
         if (type == TLS_CT_CCS && e->version == TLS_TLS13) {
             /* RFC 8446 5: a compatibility ChangeCipherSpec during the handshake is dropped */
-            if (!e->hs || len != 1 || h[TLS_RECORD_HEADER] != 1) {
+            if (!e->hs || len != 1 || h[TLS_RECORD_HEADER] != 1 || e->hsbuf.len) {
                 tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
-                                "ChangeCipherSpec in TLS 1.3 outside the handshake");
+                                "ChangeCipherSpec in TLS 1.3 outside the handshake, malformed or "
+                                "inside a handshake message");
                 break;
             }
+            (void)tls_engine_count_idle(e);
             continue;
         }
         uint8_t *pt = NULL;
         size_t pt_len = 0;
         if (plain_alert13) {
-            handle_alert(e, h + TLS_RECORD_HEADER, len);
+            tls_engine_handle_alert(e, h + TLS_RECORD_HEADER, len);
             continue;
         }
+        if (tls_early_data_skip_plain(e, type, len))
+            continue;
         int alert = tls_rec_open(&e->rd, type, h + TLS_RECORD_HEADER, len, &pt, &pt_len);
+        if (tls_early_data_skip_failed(e, alert, len))
+            continue;
         if (alert) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, alert, "cannot open a %s record of %zu bytes",
                             e->rd.suite ? "protected" : "plaintext", len);
@@ -312,10 +292,19 @@ static void process_records(tls_engine *e)
                 break;
             }
         }
+        if (type == TLS_CT_APPDATA && e->version == TLS_TLS13 && e->hsbuf.len) {
+            /* RFC 8446 5.1: nothing between the fragments of a handshake message */
+            tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                            "application data inside a handshake message");
+            break;
+        }
         switch (type) {
         case TLS_CT_CCS:
+            /* one byte of value 1; anything else is unexpected_message as
+             * RFC 8446 5 has it (RFC 5246 names no alert) */
             if (pt_len != 1 || pt[0] != 1) {
-                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_DECODE_ERROR, "malformed ChangeCipherSpec");
+                tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
+                                "malformed ChangeCipherSpec of %zu bytes", pt_len);
             } else if (e->hsbuf.len) {
                 tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
                                 "ChangeCipherSpec inside a handshake message");
@@ -323,8 +312,12 @@ static void process_records(tls_engine *e)
                 tls_hs_handle_ccs(e);
             }
             break;
-        case TLS_CT_ALERT: handle_alert(e, pt, pt_len); break;
-        case TLS_CT_HANDSHAKE: handle_handshake_bytes(e, pt, pt_len); break;
+        case TLS_CT_ALERT: tls_engine_handle_alert(e, pt, pt_len); break;
+        case TLS_CT_HANDSHAKE:
+            if (pt_len)
+                tls_engine_note_progress(e);
+            handle_handshake_bytes(e, pt, pt_len);
+            break;
         case TLS_CT_APPDATA:
             if (!e->connected_once || (e->hs && e->hs->ccs_received) ||
                 (e->status & TLS_ST_PEER_CLOSED)) {
@@ -332,6 +325,10 @@ static void process_records(tls_engine *e)
                                 "application data before the handshake finished");
                 break;
             }
+            if (pt_len == 0 && !tls_engine_count_idle(e))
+                break;
+            if (pt_len)
+                tls_engine_note_progress(e);
             e->plain = pt;
             e->plain_len = pt_len;
             break;

@@ -25,6 +25,10 @@
 #define TLS_MAX_SUITES 96
 #define TLS_MAX_ALPN 16
 #define TLS_MAX_HS_MSG (256 * 1024) /* certificate chains may be long; nothing else is */
+#define TLS_MAX_CLIENT_HELLO 0xffffff  /* RFC 8446 4 / RFC 5246 7.4: any length the header can carry */
+#define TLS_MAX_WARN_ALERTS 5          /* in a row: the 5th ends the connection (CVE-2016-8610) */
+#define TLS_MAX_IDLE_RECORDS 32        /* empty records / dropped CCS in a row */
+#define TLS_MAX_EARLY_DATA 16384       /* 0-RTT bytes skipped at most (RFC 8446 4.2.10) */
 #define TLS_OUT_SOFT_LIMIT (4 * (TLS_MAX_PLAINTEXT + 512)) /* write() stops accepting past this */
 
 typedef struct tls_session {
@@ -227,6 +231,14 @@ struct tls_engine {
     uint8_t c_ap[48], s_ap[48];
     uint8_t res_master[48];       /* resumption_master_secret, for tickets */
     unsigned rd_epoch;
+
+    /* records that move nothing forward are counted, so a flood ends (alert.c) */
+    unsigned warn_alerts;         /* warning alerts in a row */
+    unsigned idle_records;        /* empty application data / dropped CCS records in a row */
+    bool record_seen;             /* a record arrived: an SSLv2-compatible hello comes first or never */
+    /* TLS 1.3 server: 0-RTT data we did not accept is being skipped (early_data.c) */
+    bool skip_early_data;
+    size_t early_skipped;         /* its bytes so far, against TLS_MAX_EARLY_DATA */
 };
 
 /* engine.c */
@@ -235,6 +247,30 @@ int tls_engine_fail(tls_engine *e, int code, int alert, const char *fmt, ...)
 int tls_engine_fail_err(tls_engine *e, const tls_error *err); /* a failure already described */
 bool tls_engine_send_record(tls_engine *e, uint8_t type, const uint8_t *data, size_t len);
 bool tls_engine_send_alert(tls_engine *e, uint8_t level, uint8_t desc);
+
+/* alert.c: one received alert record; the counters of records without progress */
+void tls_engine_handle_alert(tls_engine *e, const uint8_t *p, size_t len);
+bool tls_engine_count_idle(tls_engine *e);     /* an empty record: false once too many in a row */
+void tls_engine_note_progress(tls_engine *e);  /* handshake bytes or data arrived: counters restart */
+
+/* sslv2hello.c: an SSLv2-compatible ClientHello as the server's first record
+ * (RFC 5246 E.2). TLS_V2_NOT: not one, read p as a TLS record. TLS_V2_MORE:
+ * wait for more bytes. TLS_V2_DONE: *used bytes were consumed (the hello went
+ * to the handshake, or the engine failed). */
+typedef enum { TLS_V2_NOT, TLS_V2_MORE, TLS_V2_DONE } tls_v2_result;
+tls_v2_result tls_sslv2_hello(tls_engine *e, const uint8_t *p, size_t avail, size_t *used);
+
+/* early_data.c. The handshake calls tls_engine_reject_early_data when a TLS
+ * 1.3 ClientHello offers early data that the server does not accept: its
+ * records are then skipped (RFC 8446 4.2.10), those that fail to open under
+ * the handshake key, or after a HelloRetryRequest every application_data
+ * record before the second ClientHello, up to TLS_MAX_EARLY_DATA bytes. */
+void tls_engine_reject_early_data(tls_engine *e);
+/* Before a record is opened: true if it was skipped as early data (or the
+ * engine failed on the limit). */
+bool tls_early_data_skip_plain(tls_engine *e, uint8_t type, size_t len);
+/* After tls_rec_open returned `alert`: true if the record was skipped. */
+bool tls_early_data_skip_failed(tls_engine *e, int alert, size_t len);
 
 /* hs_common.c */
 int tls_hs_start(tls_engine *e);                 /* client: send ClientHello; server: wait for it */

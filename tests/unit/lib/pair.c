@@ -132,3 +132,34 @@ tls_config *cfg_or_die(const tls_options *o, bool server)
     }
     return c;
 }
+
+static tls_engine *engine_or_die(tls_options *o, bool server, tls_config **cfg)
+{
+    *cfg = cfg_or_die(o, server);
+    tls_engine *e = NULL;
+    tls_error err;
+    if (tls_engine_new(*cfg, server ? NULL : "localhost", &e, &err) != TLS_OK)
+        cr_assert_fail("tls_engine_new: %s", err.detail);
+    return e;
+}
+
+tls_engine *server_or_die(const char *ciphers, unsigned versions, tls_config **cfg)
+{
+    tls_options o;
+    tls_options_init(&o);
+    o.certfile = pki("server.pem");
+    o.keyfile = pki("server.key");
+    o.ciphers = ciphers;
+    o.versions = versions;
+    return engine_or_die(&o, true, cfg);
+}
+
+tls_engine *client_or_die(const char *ciphers, unsigned versions, tls_config **cfg)
+{
+    tls_options o;
+    tls_options_init(&o);
+    o.verify = TLS_VERIFY_NONE;
+    o.ciphers = ciphers;
+    o.versions = versions;
+    return engine_or_die(&o, false, cfg);
+}

@@ -25,5 +25,10 @@ bool pair_transfer(tls_engine *a, tls_engine *b, size_t len);
 
 /* Builds a config or aborts the test with the error sentence. */
 tls_config *cfg_or_die(const tls_options *o, bool server);
+/* An engine on a new config (ciphers NULL / versions 0: the defaults), the
+ * config in *cfg: a server on the test PKI's server.pem, or a client that
+ * does not verify (for tests of what a server does). */
+tls_engine *server_or_die(const char *ciphers, unsigned versions, tls_config **cfg);
+tls_engine *client_or_die(const char *ciphers, unsigned versions, tls_config **cfg);
 
 #endif
