@@ -337,8 +337,10 @@ Test(sig, offered_list)
         TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384, TLS_SIG_ECDSA_SECP521R1_SHA512,
         TLS_SIG_ED25519,                TLS_SIG_RSA_PSS_RSAE_SHA256,    TLS_SIG_RSA_PSS_RSAE_SHA384,
         TLS_SIG_RSA_PSS_RSAE_SHA512,    TLS_SIG_RSA_PKCS1_SHA256,       TLS_SIG_RSA_PKCS1_SHA384,
-        TLS_SIG_RSA_PKCS1_SHA512,       TLS_SIG_RSA_PKCS1_SHA1,         TLS_SIG_ECDSA_SHA1,
-        TLS_SIG_DSA_SHA256,             TLS_SIG_DSA_SHA1,
+        TLS_SIG_RSA_PKCS1_SHA512,       TLS_SIG_DSA_SHA256,             TLS_SIG_DSA_SHA384,
+        TLS_SIG_DSA_SHA512,             TLS_SIG_ECDSA_SHA224,           TLS_SIG_RSA_PKCS1_SHA224,
+        TLS_SIG_DSA_SHA224,             TLS_SIG_RSA_PKCS1_SHA1,         TLS_SIG_ECDSA_SHA1,
+        TLS_SIG_DSA_SHA1,
     };
     cr_assert_eq(n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < n; i++) {
@@ -376,7 +378,7 @@ Test(sig, choose_by_version_and_peer)
     cr_assert_eq(tls_sig_choose(rsa, TLS_TLS12, p3, 2), 0);
     cr_assert(tls_sig_error()[0]);
     cr_assert_eq(tls_sig_choose(ed, TLS_TLS12, p3, 2), TLS_SIG_ED25519);
-    /* unknown and not-offered values are ignored (MD5, SHA224, garbage) */
+    /* unknown, unfit and never-offered values are ignored (DSA, MD5, garbage) */
     const uint16_t p4[] = {0x0302, TLS_SIG_RSA_PKCS1_MD5, 0xabcd, 0xff01};
     cr_assert_eq(tls_sig_choose(rsa, TLS_TLS12, p4, 4), 0);
     /* TLS 1.2: any ECDSA hash with any curve, our order */
@@ -476,4 +478,96 @@ Test(sig, prehashed_ecdsa)
     cr_assert_not(tls_sig_sign_prehashed(k, h, sig, 10, &n));
     cr_assert_eq(ERR_peek_error(), 0);
     EVP_PKEY_free(k);
+}
+
+/* Issue 6 cause 10: SHA-224 schemes (RFC 5246 7.4.1.4.1 hash 3) for every
+ * key type, and DSA with SHA-384 / SHA-512. */
+Test(sig, sha224_and_dsa_sha2_schemes)
+{
+    EVP_PKEY *rsa = gen("RSA", "2048"), *ec = gen("EC", "P-256"), *dsa = gen("DSA", NULL);
+    const struct {
+        EVP_PKEY *key;
+        uint16_t scheme;
+    } v[] = {{rsa, TLS_SIG_RSA_PKCS1_SHA224}, {ec, TLS_SIG_ECDSA_SHA224}, {dsa, TLS_SIG_DSA_SHA224},
+             {dsa, TLS_SIG_DSA_SHA384},       {dsa, TLS_SIG_DSA_SHA512}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t sig[512];
+        size_t n = sign_and_check(v[i].key, v[i].scheme, sig, sizeof sig);
+        cr_assert_gt(n, 0);
+        /* a client offering only this scheme gets it, in TLS 1.2 only */
+        cr_assert_eq(tls_sig_choose_at(v[i].key, TLS_TLS12, 0, &v[i].scheme, 1), v[i].scheme, "0x%04x",
+                     v[i].scheme);
+        cr_assert_eq(tls_sig_choose_at(v[i].key, TLS_TLS13, 0, &v[i].scheme, 1), 0);
+        cr_assert(tls_sig_accept_at(v[i].scheme, v[i].key, TLS_TLS12, 0));
+        cr_assert_not(tls_sig_accept_at(v[i].scheme, v[i].key, TLS_TLS13, 0));
+    }
+    /* RSA PKCS#1 SHA-224 carries the SHA-224 DigestInfo (RFC 8017 9.2 note 1) */
+    uint8_t sig[256], em[256];
+    size_t n = sign_and_check(rsa, TLS_SIG_RSA_PKCS1_SHA224, sig, sizeof sig);
+    size_t m = rsa_recover(rsa, sig, n, em, sizeof em);
+    static const uint8_t sha224_prefix[] = {0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                            0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00, 0x04, 0x1c};
+    cr_assert_eq(m, sizeof sha224_prefix + 28);
+    cr_assert_arr_eq(em, sha224_prefix, sizeof sha224_prefix);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(dsa);
+}
+
+/* Security levels as OpenSSL 3 rates handshake signatures: SHA-1 (64
+ * bits) needs level 0, SHA-224 (112) level <= 2, SHA-256 (128) <= 3,
+ * SHA-384 (192) <= 4, SHA-512 and Ed25519 as their bits say. */
+Test(sig, security_level_filters_schemes)
+{
+    static const struct {
+        uint16_t scheme;
+        int max_level;
+    } v[] = {
+        {TLS_SIG_RSA_PKCS1_SHA1, 0},       {TLS_SIG_ECDSA_SHA1, 0},         {TLS_SIG_DSA_SHA1, 0},
+        {TLS_SIG_RSA_PKCS1_SHA224, 2},     {TLS_SIG_ECDSA_SHA224, 2},       {TLS_SIG_RSA_PKCS1_SHA256, 3},
+        {TLS_SIG_RSA_PSS_RSAE_SHA256, 3},  {TLS_SIG_ED25519, 3},            {TLS_SIG_RSA_PKCS1_SHA384, 4},
+        {TLS_SIG_ECDSA_SECP521R1_SHA512, 5},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        for (int l = 0; l <= 5; l++)
+            cr_expect_eq(tls_sig_allowed(v[i].scheme, l), l <= v[i].max_level, "0x%04x at level %d",
+                         v[i].scheme, l);
+    cr_expect_not(tls_sig_allowed(TLS_SIG_RSA_PKCS1_MD5, 0), "MD5 never: not offered");
+    cr_expect_not(tls_sig_allowed(0xabcd, 0));
+
+    /* the offered list shrinks with the level, keeping its order */
+    size_t all = 0;
+    const uint16_t *full = tls_sig_schemes(&all);
+    uint16_t l0[32], l2[32];
+    cr_assert_eq(tls_sig_schemes_at(0, l0, 32), all);
+    cr_assert_arr_eq(l0, full, all * sizeof *full);
+    size_t n2 = tls_sig_schemes_at(2, l2, 32);
+    cr_assert_eq(n2, all - 3, "the three SHA-1 schemes go");
+    for (size_t i = 0; i < n2; i++)
+        cr_expect(tls_sig_allowed(l2[i], 2));
+    cr_expect_eq(tls_sig_schemes_at(3, NULL, 0), n2 - 3, "then the three SHA-224 ones");
+    cr_expect_eq(tls_sig_schemes_at(2, l2, 1), n2, "the count whatever cap is");
+
+    /* a client offering only SHA-1 / SHA-224 gets them where the level allows */
+    EVP_PKEY *rsa = gen("RSA", "2048");
+    const uint16_t only_sha1[] = {TLS_SIG_RSA_PKCS1_SHA1};
+    const uint16_t only_sha224[] = {TLS_SIG_RSA_PKCS1_SHA224, TLS_SIG_RSA_PKCS1_SHA1};
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 0, only_sha1, 1), TLS_SIG_RSA_PKCS1_SHA1);
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 1, only_sha1, 1), 0);
+    cr_expect(strstr(tls_sig_error(), "no signature scheme"), "%s", tls_sig_error());
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 2, only_sha224, 2), TLS_SIG_RSA_PKCS1_SHA224);
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 3, only_sha224, 2), 0);
+    /* no signature_algorithms: RFC 5246's SHA-1 default, level 0 only */
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 0, NULL, 0), TLS_SIG_RSA_PKCS1_SHA1);
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS12, 2, NULL, 0), 0);
+    cr_expect(strstr(tls_sig_error(), "security level 0"), "%s", tls_sig_error());
+    /* the versions before TLS 1.2 keep their pseudo-schemes (not rated) */
+    cr_expect_eq(tls_sig_choose_at(rsa, TLS_TLS10, 2, NULL, 0), TLS_SIG_LEGACY_RSA_MD5SHA1);
+    /* a peer's signature: refused when the level does not allow its scheme */
+    cr_expect(tls_sig_accept_at(TLS_SIG_RSA_PKCS1_SHA1, rsa, TLS_TLS12, 0));
+    cr_expect_not(tls_sig_accept_at(TLS_SIG_RSA_PKCS1_SHA1, rsa, TLS_TLS12, 1));
+    cr_expect(tls_sig_accept_at(TLS_SIG_RSA_PKCS1_SHA256, rsa, TLS_TLS12, 3));
+    cr_expect_not(tls_sig_accept_at(TLS_SIG_RSA_PKCS1_SHA256, rsa, TLS_TLS12, 4));
+    cr_expect(tls_sig_accept_at(TLS_SIG_LEGACY_RSA_MD5SHA1, rsa, TLS_TLS10, 2));
+    EVP_PKEY_free(rsa);
 }

@@ -470,11 +470,15 @@ Test(suites, parse_keywords)
     expect_parse("ALL:!{rsa,aes_128_cbc,sha}:AES128-SHA", got, k);
     expect_parse("ALL:! 0x002f", got, k);
 
-    /* ALL minus DEFAULT: exactly the legacy suites */
+    /* ALL minus DEFAULT: every suite the defaults leave out, legacy or not */
     k = 0;
-    for (size_t i = 0; i < nall; i++)
-        if (tls_suite_by_id(all[i])->legacy)
+    for (size_t i = 0; i < nall; i++) {
+        bool in_def = false;
+        for (size_t j = 0; j < ndef; j++)
+            in_def |= def[j] == all[i];
+        if (!in_def)
             got[k++] = all[i];
+    }
     cr_assert_gt(k, 0);
     expect_parse("ALL:!DEFAULT", got, k);
     expect_parse("DEFAULT:!DEFAULT:AES128-SHA", (uint16_t[]){0x002f}, 1);
@@ -563,39 +567,56 @@ Test(suites, parse_unavailable_tls13)
 
 /* ---- defaults ------------------------------------------------------------- */
 
-Test(suites, defaults)
+/* Mozilla's "intermediate" profile (ssl-config.mozilla.org, version 5.7),
+ * in its order: ECDSA before RSA, AES-128-GCM, AES-256-GCM, ChaCha20. */
+static const uint16_t intermediate12[] = {0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9,
+                                          0xcca8, 0x009e, 0x009f, 0xccaa};
+
+Test(suites, defaults_are_mozilla_intermediate)
 {
     uint16_t ids[64];
     size_t n = tls_default_ciphers(TLS_VMASK_TLS12, ids, 64);
-    cr_assert_eq(n, 27);
-    cr_expect_eq(ids[0], 0xc02b);
-    cr_expect_eq(ids[1], 0xc02f);
+    size_t want = sizeof intermediate12 / sizeof intermediate12[0];
+    cr_assert_eq(n, want);
     for (size_t i = 0; i < n; i++) {
         const tls_suite *s = tls_suite_by_id(ids[i]);
-        cr_assert_not_null(s);
-        cr_expect_not(s->legacy, "%s", s->info.openssl_name);
-        cr_expect_neq(s->kx, TLS_KX_RSA);
-        cr_expect(tls_suite_usable(s, TLS_TLS12), "%s", s->info.openssl_name);
-        if (i < 6) { /* ECDHE AEAD first */
-            cr_expect(s->kx == TLS_KX_ECDHE_RSA || s->kx == TLS_KX_ECDHE_ECDSA, "%s", s->info.openssl_name);
-            cr_expect_eq(s->mac, TLS_MAC_AEAD, "%s", s->info.openssl_name);
-        }
+        cr_expect_eq(ids[i], intermediate12[i], "position %zu: %s", i, s->info.openssl_name);
+        cr_expect_eq(tls_cipher_desc_get(s->cipher)->kind, TLS_CIPHER_AEAD, "no CBC (Lucky13)");
+        cr_expect(s->kx != TLS_KX_RSA && s->kx != TLS_KX_DHE_DSS, "%s", s->info.openssl_name);
     }
     /* the full count comes back whatever max is */
     uint16_t two[2];
-    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS12, two, 2), 27);
+    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS12, two, 2), want);
     cr_expect_eq(two[0], 0xc02b);
-    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS12, NULL, 0), 27);
+    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS12, NULL, 0), want);
+    cr_expect_eq(tls_default_ciphers(0, ids, 64), 0);
+    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS13, ids, 64), available_13() ? 3u : 0u);
+    size_t nd = tls_default_ciphers(TLS_DEFAULT_VERSIONS & TLS_AVAILABLE_VERSIONS, ids, 64);
+    cr_expect_eq(nd, want + (available_13() ? 3u : 0u));
+    /* CBC and RSA key transport stay available by name */
+    uint16_t got[4];
+    tls_error err;
+    cr_expect_eq(tls_parse_ciphers("ECDHE-RSA-AES128-SHA:AES128-SHA", got, 4, &err), 2);
+}
 
-    /* older versions: only what those versions allow */
+Test(suites, defaults_for_versions_before_tls12)
+{
+    /* no AEAD suite exists there: the forward-secret CBC suites those
+     * versions can use come after the AEAD ones, never legacy ones */
+    uint16_t ids[64];
     cr_expect_eq(tls_default_ciphers(TLS_VMASK_SSL3, ids, 64), 4); /* DHE_RSA/DHE_DSS AES-CBC-SHA */
     cr_expect_eq(ids[0], 0x0033);
     cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS10 | TLS_VMASK_TLS11, ids, 64), 8);
     cr_expect_eq(ids[0], 0xc009);
-    cr_expect_eq(tls_default_ciphers(0, ids, 64), 0);
-    cr_expect_eq(tls_default_ciphers(TLS_VMASK_TLS13, ids, 64), available_13() ? 3u : 0u);
-    size_t nd = tls_default_ciphers(TLS_DEFAULT_VERSIONS & TLS_AVAILABLE_VERSIONS, ids, 64);
-    cr_expect_eq(nd, available_13() ? 30u : 27u);
+    size_t n = tls_default_ciphers(TLS_VMASK_TLS10 | TLS_VMASK_TLS11 | TLS_VMASK_TLS12, ids, 64);
+    size_t want = sizeof intermediate12 / sizeof intermediate12[0];
+    cr_assert_eq(n, want + 8);
+    cr_expect_arr_eq(ids, intermediate12, sizeof intermediate12);
+    for (size_t i = want; i < n; i++) {
+        const tls_suite *s = tls_suite_by_id(ids[i]);
+        cr_expect_not(s->legacy, "%s", s->info.openssl_name);
+        cr_expect(tls_suite_usable(s, TLS_TLS10), "%s", s->info.openssl_name);
+    }
 }
 
 /* ---- usability by version ------------------------------------------------- */

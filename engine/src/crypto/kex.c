@@ -1,5 +1,6 @@
-/* Key exchange primitives on EVP_PKEY: ECDHE (x25519, P-256, P-384), finite
- * field DHE, RSA key transport. Failures leave a reason in a thread-local
+/* Key exchange primitives on EVP_PKEY: key shares in every group of
+ * groups.c (ECDHE and the TLS 1.3 FFDHE shares), TLS 1.2 finite field DHE,
+ * RSA key transport. Failures leave a reason in a thread-local
  * string (tls_kex_error) so the handshake can name it in its alert detail.
  * libcrypto's error queue is marked and popped around every call: what a
  * peer sends must not leave errors behind for a program that uses OpenSSL
@@ -35,31 +36,6 @@ static void kex_fail(const char *fmt, ...)
 }
 
 const char *tls_kex_error(void) { return kex_err; }
-
-typedef struct group_info {
-    uint16_t id;
-    const char *type;  /* keymgmt name */
-    const char *name;  /* curve / named DH group */
-    size_t pub_len;    /* wire length of the public value */
-    size_t secret_len; /* shared secret length */
-} group_info;
-
-static const group_info groups[] = {
-    {TLS_GROUP_SECP256R1, "EC", "P-256", 65, 32},
-    {TLS_GROUP_SECP384R1, "EC", "P-384", 97, 48},
-    {TLS_GROUP_X25519, "X25519", NULL, 32, 32},
-    {TLS_GROUP_FFDHE2048, "DH", "ffdhe2048", 256, 256},
-};
-
-static const group_info *group_find(uint16_t id)
-{
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (groups[i].id == id)
-            return &groups[i];
-    return NULL;
-}
-
-bool tls_group_supported(uint16_t group) { return group_find(group) != NULL; }
 
 /* A fresh DH key in the named group (RFC 7919), e.g. "ffdhe2048". */
 static EVP_PKEY *dh_keygen_named(const char *name)
@@ -120,7 +96,7 @@ static bool bn_param_out(const EVP_PKEY *key, const char *name, uint8_t *out, si
 
 EVP_PKEY *tls_ecdhe_keygen(uint16_t group, uint8_t *pub, size_t cap, size_t *pub_len)
 {
-    const group_info *g = group_find(group);
+    const tls_group_info *g = tls_group_find(group);
     EVP_PKEY *key = NULL;
     ERR_set_mark();
     kex_err[0] = '\0';
@@ -129,30 +105,30 @@ EVP_PKEY *tls_ecdhe_keygen(uint16_t group, uint8_t *pub, size_t cap, size_t *pub
         goto out;
     }
     if (cap < g->pub_len) {
-        kex_fail("%s public value needs %zu bytes, room for %zu", g->name ? g->name : g->type,
-                 g->pub_len, cap);
+        kex_fail("%s public value needs %zu bytes, room for %zu", g->name, g->pub_len, cap);
         goto out;
     }
-    if (g->id == TLS_GROUP_FFDHE2048) {
-        key = dh_keygen_named(g->name);
+    if (tls_group_is_ffdhe(g->id)) {
+        key = dh_keygen_named(g->param);
         /* TLS 1.3 key shares carry Y padded to the length of p (RFC 8446 4.2.8.1) */
         if (key && !bn_param_out(key, OSSL_PKEY_PARAM_PUB_KEY, pub, cap, g->pub_len, pub_len))
             goto bad;
         goto out;
     }
-    if (g->name)
-        key = EVP_PKEY_Q_keygen(NULL, NULL, g->type, g->name);
+    bool is_ec = g->param != NULL;
+    if (is_ec)
+        key = EVP_PKEY_Q_keygen(NULL, NULL, g->type, g->param);
     else
         key = EVP_PKEY_Q_keygen(NULL, NULL, g->type);
     if (!key) {
-        kex_fail("%s key generation failed", g->name ? g->name : g->type);
+        kex_fail("%s key generation failed", g->name);
         goto out;
     }
-    /* EC keys encode uncompressed by default, x25519 as its 32 raw bytes */
+    /* EC keys encode uncompressed by default, X25519/X448 as their raw bytes */
     size_t n = 0;
     if (!EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, cap, &n) ||
-        n != g->pub_len || (g->id != TLS_GROUP_X25519 && pub[0] != 0x04)) {
-        kex_fail("cannot encode the %s public key", g->name ? g->name : g->type);
+        n != g->pub_len || (is_ec && pub[0] != 0x04)) {
+        kex_fail("cannot encode the %s public key", g->name);
         goto bad;
     }
     *pub_len = n;
@@ -231,7 +207,7 @@ static bool derive(EVP_PKEY *priv, EVP_PKEY *peer, bool validate, bool dh_pad, u
 bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_t peer_len,
                       uint8_t *secret, size_t cap, size_t *secret_len)
 {
-    const group_info *g = group_find(group);
+    const tls_group_info *g = tls_group_find(group);
     EVP_PKEY *pk = NULL;
     BIGNUM *p = NULL, *y = NULL;
     bool ok = false;
@@ -241,7 +217,8 @@ bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_
         kex_fail("named group %u is not supported", group);
         goto out;
     }
-    const char *gname = g->name ? g->name : g->type;
+    const char *gname = g->name;
+    bool ffdhe = tls_group_is_ffdhe(g->id);
     if (peer_len != g->pub_len) {
         kex_fail("%s public value has %zu bytes, expected %zu", gname, peer_len, g->pub_len);
         goto out;
@@ -250,40 +227,35 @@ bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_
         kex_fail("our key is not a %s key", g->type);
         goto out;
     }
-    switch (g->id) {
-    case TLS_GROUP_X25519:
-        pk = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, peer, peer_len);
-        break;
-    case TLS_GROUP_FFDHE2048:
+    if (ffdhe) {
         if (!EVP_PKEY_get_bn_param(priv, OSSL_PKEY_PARAM_FFC_P, &p) ||
             !(y = dh_value_in_range(peer, peer_len, p, "public value")))
             goto out;
         pk = peer_from_encoded(priv, peer, peer_len);
-        break;
-    default:
+    } else if (!g->param) { /* X25519, X448: any 32 / 56 bytes are a u-coordinate */
+        pk = EVP_PKEY_new_raw_public_key_ex(NULL, g->type, NULL, peer, peer_len);
+    } else {
         /* RFC 8422 5.4.1: uncompressed only; 0x00 is infinity, 0x02/0x03 compressed */
         if (peer[0] != 0x04) {
             kex_fail("%s point format 0x%02x is not uncompressed", gname, peer[0]);
             goto out;
         }
         pk = peer_from_encoded(priv, peer, peer_len); /* decoding checks the curve equation */
-        break;
     }
     if (!pk) {
         if (!kex_err[0])
             kex_fail("%s public value is not a valid point", gname);
         goto out;
     }
-    if (!derive(priv, pk, g->id != TLS_GROUP_FFDHE2048, g->id == TLS_GROUP_FFDHE2048, secret, cap,
-                secret_len))
+    if (!derive(priv, pk, !ffdhe, ffdhe, secret, cap, secret_len))
         goto out;
     if (*secret_len != g->secret_len) {
         kex_fail("%s shared secret has %zu bytes, expected %zu", gname, *secret_len, g->secret_len);
         OPENSSL_cleanse(secret, *secret_len);
         goto out;
     }
-    /* RFC 7748 6.1: an all-zero x25519 output means a low-order point; the
-     * check runs over every byte so it does not depend on where zeros are */
+    /* RFC 7748 6: an all-zero X25519 / X448 output means a low-order point;
+     * the check runs over every byte so it does not depend on where zeros are */
     uint8_t acc = 0;
     for (size_t i = 0; i < *secret_len; i++)
         acc |= secret[i];
@@ -329,13 +301,18 @@ static bool dh_p_acceptable(const BIGNUM *p)
     return true;
 }
 
-EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g, size_t *g_len,
-                         uint8_t *pub, size_t *pub_len, size_t cap)
+EVP_PKEY *tls_dhe_keygen_group(uint16_t group, EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g,
+                               size_t *g_len, uint8_t *pub, size_t *pub_len, size_t cap)
 {
     ERR_set_mark();
     kex_err[0] = '\0';
     EVP_PKEY *key = NULL;
-    if (!params)
+    const tls_group_info *named = tls_group_find(group);
+    if (group && (!named || !tls_group_is_ffdhe(group)))
+        kex_fail("named group %u is not a finite-field group we support", group);
+    else if (named)
+        key = dh_keygen_named(named->param);
+    else if (!params)
         key = dh_keygen_named("ffdhe2048"); /* RFC 7919 default */
     else if (!EVP_PKEY_is_a(params, "DH") && !EVP_PKEY_is_a(params, "DHX"))
         kex_fail("configured DH parameters are not DH");
@@ -347,6 +324,12 @@ EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g
     }
     ERR_pop_to_mark();
     return key;
+}
+
+EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g, size_t *g_len,
+                         uint8_t *pub, size_t *pub_len, size_t cap)
+{
+    return tls_dhe_keygen_group(0, params, p, p_len, g, g_len, pub, pub_len, cap);
 }
 
 EVP_PKEY *tls_dhe_keygen_from(const uint8_t *p, size_t p_len, const uint8_t *g, size_t g_len,

@@ -1,6 +1,7 @@
 /* Key exchange primitives: RSA key transport (client encrypt; server decrypt
  * that never reveals a padding failure: libcrypto's implicit-rejection TLS
- * padding mode), finite-field DHE, ECDHE over x25519, secp256r1, secp384r1. */
+ * padding mode), finite-field DHE, and key shares in every named group of
+ * groups.h (X25519, X448, P-256, P-384, P-521, ffdhe2048..ffdhe8192). */
 #ifndef TLS_KEX_H
 #define TLS_KEX_H
 
@@ -9,34 +10,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* named groups (IANA) */
-enum {
-    TLS_GROUP_SECP256R1 = 23,
-    TLS_GROUP_SECP384R1 = 24,
-    TLS_GROUP_X25519 = 29,
-    TLS_GROUP_FFDHE2048 = 256,
-};
-
-bool tls_group_supported(uint16_t group);
+#include "groups.h"
 
 /* Why the last kex call on this thread failed (for tls_err_set details);
  * "" after a success. */
 const char *tls_kex_error(void);
 
-/* ECDHE: a fresh key for `group`; writes the public point (uncompressed for
- * NIST curves, 32 bytes for x25519) into pub (cap >= 133). Also accepts
- * TLS_GROUP_FFDHE2048 for a TLS 1.3 key share (Y left-padded to 256 bytes;
- * needs cap >= 256), whose derive keeps the secret padded (RFC 8446 7.4.1). */
+/* A key share: a fresh key for `group`, its public value written into pub
+ * (cap >= the group's pub_len, at most TLS_GROUP_MAX_SHARE): uncompressed
+ * points for NIST curves, raw bytes for X25519/X448, and for the FFDHE
+ * groups Y left-padded to the length of p (RFC 8446 4.2.8.1). Serves TLS 1.3
+ * shares and TLS 1.2 ECDHE. */
 EVP_PKEY *tls_ecdhe_keygen(uint16_t group, uint8_t *pub, size_t cap, size_t *pub_len);
-/* The shared secret with a peer's public value; false if the point is
- * invalid (wrong length, compressed, infinity, not on the curve, an x25519
- * low-order point giving an all-zero secret). */
+/* The shared secret with a peer's public value; false if the value is
+ * invalid (wrong length, compressed, infinity, not on the curve, an X25519 /
+ * X448 low-order point giving an all-zero secret, a DH value outside
+ * 1 < y < p-1). FFDHE secrets keep their leading zeros (RFC 8446 7.4.1). */
 bool tls_ecdhe_derive(EVP_PKEY *priv, uint16_t group, const uint8_t *peer, size_t peer_len,
                       uint8_t *secret, size_t cap, size_t *secret_len);
 
-/* DHE: params is a DH EVP_PKEY holding p and g (from dh/dhfile or the RFC
- * 7919 ffdhe2048 default when NULL). Returns a fresh key; p, g and Ys are
- * written big-endian into the given buffers (cap each >= 1024). */
+/* TLS 1.2 DHE: a fresh key in the named FFDHE `group` (tls_dhe_group_choose),
+ * or when group is 0 on params, a DH EVP_PKEY holding p and g (dh/dhfile),
+ * else the RFC 7919 ffdhe2048 default. p, g and Ys are written big-endian,
+ * without leading zeros, into the given buffers (cap each >= 1024). */
+EVP_PKEY *tls_dhe_keygen_group(uint16_t group, EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g,
+                               size_t *g_len, uint8_t *pub, size_t *pub_len, size_t cap);
+/* The same with group 0. */
 EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g, size_t *g_len,
                          uint8_t *pub, size_t *pub_len, size_t cap);
 /* Client side: a key on the server's (p, g); rejects p < 1024 bits, g/Ys out of range. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "groups.h"
 #include "suites.h"
 #include "tlsengine.h"
 
@@ -38,12 +39,17 @@ static const scheme_info schemes[] = {
     {TLS_SIG_RSA_PKCS1_SHA1, KK_RSA, TLS_HASH_SHA1, PAD_PKCS1, 0, false},
     {TLS_SIG_DSA_SHA1, KK_DSA, TLS_HASH_SHA1, PAD_NONE, 0, false},
     {TLS_SIG_ECDSA_SHA1, KK_EC, TLS_HASH_SHA1, PAD_NONE, 0, false},
+    {TLS_SIG_RSA_PKCS1_SHA224, KK_RSA, TLS_HASH_SHA224, PAD_PKCS1, 0, false},
+    {TLS_SIG_DSA_SHA224, KK_DSA, TLS_HASH_SHA224, PAD_NONE, 0, false},
+    {TLS_SIG_ECDSA_SHA224, KK_EC, TLS_HASH_SHA224, PAD_NONE, 0, false},
     {TLS_SIG_RSA_PKCS1_SHA256, KK_RSA, TLS_HASH_SHA256, PAD_PKCS1, 0, false},
     {TLS_SIG_DSA_SHA256, KK_DSA, TLS_HASH_SHA256, PAD_NONE, 0, false},
     {TLS_SIG_ECDSA_SECP256R1_SHA256, KK_EC, TLS_HASH_SHA256, PAD_NONE, NID_X9_62_prime256v1, false},
     {TLS_SIG_RSA_PKCS1_SHA384, KK_RSA, TLS_HASH_SHA384, PAD_PKCS1, 0, false},
+    {TLS_SIG_DSA_SHA384, KK_DSA, TLS_HASH_SHA384, PAD_NONE, 0, false},
     {TLS_SIG_ECDSA_SECP384R1_SHA384, KK_EC, TLS_HASH_SHA384, PAD_NONE, NID_secp384r1, false},
     {TLS_SIG_RSA_PKCS1_SHA512, KK_RSA, TLS_HASH_SHA512, PAD_PKCS1, 0, false},
+    {TLS_SIG_DSA_SHA512, KK_DSA, TLS_HASH_SHA512, PAD_NONE, 0, false},
     {TLS_SIG_ECDSA_SECP521R1_SHA512, KK_EC, TLS_HASH_SHA512, PAD_NONE, NID_secp521r1, false},
     {TLS_SIG_RSA_PSS_RSAE_SHA256, KK_RSA, TLS_HASH_SHA256, PAD_PSS, 0, false},
     {TLS_SIG_RSA_PSS_RSAE_SHA384, KK_RSA, TLS_HASH_SHA384, PAD_PSS, 0, false},
@@ -56,13 +62,15 @@ static const scheme_info schemes[] = {
 };
 
 /* Our preference: ECDSA and Ed25519 (small, fast), RSA-PSS, RSA PKCS#1,
- * then SHA1 and DSA only for legacy peers. */
+ * DSA, then SHA-224 and SHA-1 for legacy peers, as the security level allows. */
 static const uint16_t offered[] = {
     TLS_SIG_ECDSA_SECP256R1_SHA256, TLS_SIG_ECDSA_SECP384R1_SHA384, TLS_SIG_ECDSA_SECP521R1_SHA512,
     TLS_SIG_ED25519,                TLS_SIG_RSA_PSS_RSAE_SHA256,    TLS_SIG_RSA_PSS_RSAE_SHA384,
     TLS_SIG_RSA_PSS_RSAE_SHA512,    TLS_SIG_RSA_PKCS1_SHA256,       TLS_SIG_RSA_PKCS1_SHA384,
-    TLS_SIG_RSA_PKCS1_SHA512,       TLS_SIG_RSA_PKCS1_SHA1,         TLS_SIG_ECDSA_SHA1,
-    TLS_SIG_DSA_SHA256,             TLS_SIG_DSA_SHA1,
+    TLS_SIG_RSA_PKCS1_SHA512,       TLS_SIG_DSA_SHA256,             TLS_SIG_DSA_SHA384,
+    TLS_SIG_DSA_SHA512,             TLS_SIG_ECDSA_SHA224,           TLS_SIG_RSA_PKCS1_SHA224,
+    TLS_SIG_DSA_SHA224,             TLS_SIG_RSA_PKCS1_SHA1,         TLS_SIG_ECDSA_SHA1,
+    TLS_SIG_DSA_SHA1,
 };
 
 static _Thread_local char sig_err[160];
@@ -100,6 +108,40 @@ static bool offered_has(uint16_t id)
             return true;
     return false;
 }
+
+/* OpenSSL 3's rating: half the digest's bits, but collisions found in
+ * SHA-1 (2^63.4 chosen-prefix) and MD5 put them below level 1's 80 bits;
+ * Ed25519 is rated 128 (RFC 8032 8.5). */
+static int scheme_security_bits(const scheme_info *si)
+{
+    switch (si->hash) {
+    case HASH_NONE: return 128;
+    case HASH_MD5SHA1: return 67;
+    case TLS_HASH_MD5: return 39;
+    case TLS_HASH_SHA1: return 64;
+    default: return (int)tls_hash_len((tls_hash_id)si->hash) * 4;
+    }
+}
+
+bool tls_sig_allowed(uint16_t scheme, int level)
+{
+    const scheme_info *si = scheme_find(scheme);
+    return si && !si->legacy && offered_has(scheme) && scheme_security_bits(si) >= tls_seclevel_bits(level);
+}
+
+size_t tls_sig_schemes_at(int level, uint16_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof offered / sizeof offered[0]; i++) {
+        if (!tls_sig_allowed(offered[i], level))
+            continue;
+        if (out && n < cap)
+            out[n] = offered[i];
+        n++;
+    }
+    return n;
+}
+
 
 static key_kind key_kind_of(EVP_PKEY *key)
 {
@@ -199,7 +241,8 @@ static uint16_t default_12_scheme(key_kind k)
     }
 }
 
-uint16_t tls_sig_choose(EVP_PKEY *key, uint16_t version, const uint16_t *peer, size_t n_peer)
+uint16_t tls_sig_choose_at(EVP_PKEY *key, uint16_t version, int level, const uint16_t *peer,
+                           size_t n_peer)
 {
     key_kind k = key_kind_of(key);
     uint16_t s = 0;
@@ -212,10 +255,15 @@ uint16_t tls_sig_choose(EVP_PKEY *key, uint16_t version, const uint16_t *peer, s
         s = legacy_scheme(k);
     } else if (!peer || n_peer == 0) {
         s = version >= TLS_TLS13 ? 0 : default_12_scheme(k);
+        if (s && !tls_sig_allowed(s, level)) {
+            sig_fail("the peer sent no signature_algorithms and its SHA-1 default needs security level 0");
+            return 0;
+        }
     } else {
         for (size_t i = 0; i < sizeof offered / sizeof offered[0] && !s; i++) {
             const scheme_info *si = scheme_find(offered[i]);
-            if (!fits(si, key) || (version >= TLS_TLS13 && !allowed_in_13(si, key)))
+            if (!fits(si, key) || (version >= TLS_TLS13 && !allowed_in_13(si, key)) ||
+                !tls_sig_allowed(offered[i], level))
                 continue;
             for (size_t j = 0; j < n_peer; j++)
                 if (peer[j] == offered[i]) {
@@ -231,16 +279,26 @@ uint16_t tls_sig_choose(EVP_PKEY *key, uint16_t version, const uint16_t *peer, s
     return s;
 }
 
-bool tls_sig_accept(uint16_t scheme, EVP_PKEY *peer_key, uint16_t version)
+uint16_t tls_sig_choose(EVP_PKEY *key, uint16_t version, const uint16_t *peer, size_t n_peer)
+{
+    return tls_sig_choose_at(key, version, 0, peer, n_peer);
+}
+
+bool tls_sig_accept_at(uint16_t scheme, EVP_PKEY *peer_key, uint16_t version, int level)
 {
     const scheme_info *si = scheme_find(scheme);
     if (!si || !fits(si, peer_key))
         return false;
     if (version < TLS_TLS12)
         return si->legacy && scheme == legacy_scheme(key_kind_of(peer_key));
-    if (si->legacy || !offered_has(scheme))
+    if (!tls_sig_allowed(scheme, level)) /* also: offered by us, no pseudo-scheme */
         return false;
     return version < TLS_TLS13 || allowed_in_13(si, peer_key);
+}
+
+bool tls_sig_accept(uint16_t scheme, EVP_PKEY *peer_key, uint16_t version)
+{
+    return tls_sig_accept_at(scheme, peer_key, version, 0);
 }
 
 /* Signing or verifying a digest directly with EVP_PKEY_sign/verify: RSA as

@@ -197,11 +197,29 @@ bool tls_suite_usable_any(const tls_suite *s, unsigned vmask)
     return false;
 }
 
+/* Mozilla's "intermediate" profile: TLS 1.3, and for TLS 1.2 only ECDHE and
+ * DHE-RSA with AES-GCM or ChaCha20-Poly1305 (no CBC: Lucky13). Versions
+ * before TLS 1.2 have no AEAD suite: when the mask enables one, the
+ * forward-secret CBC suites such a version can use join, after the AEAD
+ * ones (Mozilla's "old" profile does the same). */
+static bool in_defaults(const tls_suite *s, unsigned vmask)
+{
+    if (s->legacy || !tls_suite_usable_any(s, vmask))
+        return false;
+    if (s->kx == TLS_KX_TLS13)
+        return true;
+    bool aead = tls_cipher_desc_get(s->cipher)->kind == TLS_CIPHER_AEAD;
+    if (aead && (s->kx == TLS_KX_ECDHE_ECDSA || s->kx == TLS_KX_ECDHE_RSA || s->kx == TLS_KX_DHE_RSA))
+        return true;
+    unsigned before12 = vmask & (TLS_VMASK_SSL3 | TLS_VMASK_TLS10 | TLS_VMASK_TLS11);
+    return before12 && tls_suite_usable_any(s, before12);
+}
+
 size_t tls_default_ciphers(unsigned vmask, uint16_t *ids, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < NSUITES; i++) {
-        if (suites[i].legacy || !tls_suite_usable_any(&suites[i], vmask))
+        if (!in_defaults(&suites[i], vmask))
             continue;
         if (ids && n < max)
             ids[n] = suites[i].info.id;
@@ -415,8 +433,7 @@ int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *er
                 set[i] = tls_suite_usable_any(&suites[i], TLS_AVAILABLE_VERSIONS);
         } else if (span_eq(name, "DEFAULT")) {
             for (size_t i = 0; i < NSUITES; i++)
-                set[i] = !suites[i].legacy &&
-                         tls_suite_usable_any(&suites[i], TLS_DEFAULT_VERSIONS & TLS_AVAILABLE_VERSIONS);
+                set[i] = in_defaults(&suites[i], TLS_DEFAULT_VERSIONS & TLS_AVAILABLE_VERSIONS);
         } else {
             int i = name.n ? find_suite(name) : -1;
             if (i < 0) {

@@ -105,13 +105,17 @@ bool tls_suite_usable_any(const tls_suite *s, unsigned vmask);
  * or erlang triples "{rsa,aes_128_cbc,sha}"; also accepts hex ids "0x002f".
  * Fills ids (in the given order, no duplicates) and returns the count, or -1
  * with err naming the unknown entry. An empty/NULL list gives the defaults.
- * Keywords: ALL (every usable suite, legacy included), DEFAULT, "!X" removes X
+ * Keywords: ALL (every usable suite, legacy included), DEFAULT (the
+ * defaults of TLS 1.2 and 1.3), "!X" removes X
  * for good (OpenSSL semantics), "@SECLEVEL=n" / "@STRENGTH" are ignored.
  * Known suites this build cannot use (TLS 1.3 ones before 1.3 exists, RC4/DES
  * without the legacy provider) are dropped; -1 if nothing usable remains. */
 int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *err);
-/* The default list for a version mask: modern suites only (no legacy ones),
- * in table order. Returns the full count; fills up to max ids (ids may be NULL). */
+/* The default list for a version mask, in table order: Mozilla's
+ * "intermediate" profile (TLS 1.3 suites; ECDHE-ECDSA, ECDHE-RSA and DHE-RSA
+ * with AES-GCM or ChaCha20-Poly1305), plus the forward-secret CBC suites of
+ * SSL 3.0 .. TLS 1.1 when vmask enables one of those. Returns the full count;
+ * fills up to max ids (ids may be NULL). */
 size_t tls_default_ciphers(unsigned vmask, uint16_t *ids, size_t max);
 
 /* Process-wide algorithm cache (fetched once, thread-safe init). */
