@@ -78,6 +78,7 @@ typedef enum tls_bad_cert {
     TLS_BAD_CERT_NO_PEER_CERT,          /* fail_if_no_peer_cert and none sent */
     TLS_BAD_CERT_USER,                  /* verify_fun returned fail with its own reason */
     TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION, /* nobody understood a critical extension (OTP's name) */
+    TLS_BAD_CERT_SECURITY_LEVEL,        /* a key or signature too weak for security_level */
 } tls_bad_cert;
 
 typedef struct tls_error {
@@ -185,16 +186,26 @@ typedef struct tls_options {
     tls_verify_fun verify_fun;       /* NULL: the seed's default for `verify` */
     void *verify_fun_state;
     bool fail_if_no_peer_cert;
-    int depth;                       /* default 1 (seed) */
-    int security_level;              /* 0..5 as OpenSSL's: minimum strength of certificate
-                                      * keys and signatures; default 2 (tls_options_init) */
+    int depth;                       /* 0..100, default 1: how many intermediate CAs may stand
+                                      * between the peer and the trusted CA, as the Erlang/OTP
+                                      * ssl module and OpenSSL's -verify_depth count (peer = 0,
+                                      * CA = 1, ...; the trusted CA is not counted). 0: the
+                                      * peer must be signed by a trusted CA directly */
+    int security_level;              /* 0..5 as OpenSSL's, default 2 (tls_options_init): the
+                                      * peer's chain (keys, signatures), our own certificate
+                                      * and key, and dh/dhfile must reach 80, 112, 128, 192,
+                                      * 256 bits of security at levels 1..5 (level 2: no MD5 or
+                                      * SHA-1 signatures, RSA/DSA/DH >= 2048 bits, EC >= 224);
+                                      * 0 accepts anything. A peer below it: {bad_cert,
+                                      * security_level}; our own: TLS_E_CONFIG */
     const uint8_t *cert; size_t cert_len;     /* DER; overrides certfile */
     const char *certfile;            /* PEM, leaf first then chain */
     const uint8_t *key; size_t key_len;       /* DER; overrides keyfile */
     const char *keyfile;             /* defaults to certfile */
     const char *password;
     const uint8_t *const *cacerts; const size_t *cacerts_len; size_t n_cacerts; /* DER; override cacertfile */
-    const char *cacertfile;
+    const char *cacertfile;          /* neither, with verify_peer: the system's trust store
+                                      * (OpenSSL's default paths; SSL_CERT_FILE, SSL_CERT_DIR) */
     const uint8_t *dh; size_t dh_len;         /* DER DH params; overrides dhfile */
     const char *dhfile;
     const char *ciphers;             /* OpenSSL ':'-list, IANA names, or erlang triples; NULL: defaults */

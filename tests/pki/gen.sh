@@ -1,8 +1,9 @@
 #!/bin/bash
 # Generates the test PKI into DIR with the openssl CLI.
 #   tests/pki/gen.sh DIR
-# Idempotent: if DIR/.done exists nothing happens; otherwise everything is
-# (re)made and DIR/.done is written last. Takes well under a few seconds.
+# Idempotent: if DIR/.done holds this script's PKI_VERSION nothing happens;
+# otherwise everything is (re)made and DIR/.done is written last (so a PKI
+# made by an older gen.sh is remade). Takes well under a few seconds.
 #
 # Contents (PEM unless said; every leaf lives 10 years unless said; the names
 # are a contract for the other test suites):
@@ -46,16 +47,26 @@
 #   ca.der server.der        DER copies of ca.pem and server.pem
 #   server.key.der           server.key as unencrypted PKCS#8 DER
 #   dh.der                   dh.pem as DER
+#   mid1.pem mid1.key        intermediate CA signed by the root (CA:true, no pathlen)
+#   mid2.pem mid2.key        intermediate CA signed by mid1 (CA:true, pathlen:0)
+#   server-chain2.pem .key   leaf CN=localhost (server SANs) signed by mid2, then mid2.pem,
+#                            mid1.pem: two intermediates between the peer and the root
+#   md5.pem md5.key          like server.pem, but the root signed it with MD5
+#   sha1.pem sha1.key        like server.pem, but the root signed it with SHA-1
+#   rsa1024.pem .key         like server.pem (SHA-256), with its own RSA-1024 key
+#                            (the three weak leaves: refused at security level 2,
+#                            accepted at 0)
 # All leaf keys except client.key, ecdsa/dsa/ed25519 are the same RSA key
 # (server.key): reusing it is harmless for what the tests check, and fast.
 set -euo pipefail
+PKI_VERSION=2 # bump when a certificate is added or changed
 
 if [ $# -ne 1 ]; then
     echo "usage: $0 DIR" >&2
     exit 2
 fi
 dir=$1
-[ -f "$dir/.done" ] && exit 0
+[ "$(cat "$dir/.done" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 work=$dir/.work
@@ -94,6 +105,12 @@ authorityKeyIdentifier = keyid:always
 
 [int_ext]
 basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[mid_ext]
+basicConstraints = critical, CA:true
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
@@ -153,14 +170,14 @@ authorityKeyIdentifier = keyid:always
 EOF
 
 rsa() { openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1"; }
-# sign CSR_KEY SUBJECT OUT EXT ISSUER_CERT ISSUER_KEY
+# sign CSR_KEY SUBJECT OUT EXT ISSUER_CERT ISSUER_KEY [DIGEST (default sha256)]
 # (serials are 64 random bits, as CAs must issue them: CA/B BR 7.1; testssl checks it)
 sign() {
     local serial
     serial=0x$(openssl rand -hex 8)
     openssl req -new -config "$cfg" -key "$1" -subj "$2" -out "$work/req.csr"
     openssl x509 -req -in "$work/req.csr" -CA "$5" -CAkey "$6" -set_serial "$serial" \
-        -days 3650 -sha256 -extfile "$cfg" -extensions "$4" -out "$3" 2>/dev/null
+        -days 3650 "-${7:-sha256}" -extfile "$cfg" -extensions "$4" -out "$3" 2>/dev/null
 }
 # selfsign KEY SUBJECT OUT
 selfsign() {
@@ -182,13 +199,16 @@ rsa untrusted-ca.key
 rsa nobc-ca.key
 rsa server.key
 rsa client.key
+rsa mid1.key
+rsa mid2.key
+openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.key
 openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve \
     -out ecdsa.key
 openssl genpkey -quiet -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 \
     -pkeyopt dsa_paramgen_q_bits:256 -out "$work/dsa-params.pem"
 openssl genpkey -quiet -paramfile "$work/dsa-params.pem" -out dsa.key
 openssl genpkey -quiet -algorithm ED25519 -out ed25519.key
-for k in server-chain expired notyet wrongname untrusted nobc-leaf badku critext; do
+for k in server-chain server-chain2 md5 sha1 expired notyet wrongname untrusted nobc-leaf badku critext; do
     cp server.key "$k.key"
 done
 
@@ -197,12 +217,19 @@ selfsign ca.key "/CN=tlsshim test root CA" ca.pem
 selfsign untrusted-ca.key "/CN=tlsshim untrusted CA" untrusted-ca.pem
 sign int.key "/CN=tlsshim test intermediate CA" int.pem int_ext ca.pem ca.key
 sign nobc-ca.key "/CN=tlsshim CA without basicConstraints" nobc-ca.pem nobc_ext ca.pem ca.key
+sign mid1.key "/CN=tlsshim test intermediate CA 1 of 2" mid1.pem mid_ext ca.pem ca.key
+sign mid2.key "/CN=tlsshim test intermediate CA 2 of 2" mid2.pem int_ext mid1.pem mid1.key
 cat ca.pem int.pem >ca-bundle.pem
 
 # leaves
 sign server.key "/CN=localhost" server.pem server_ext ca.pem ca.key
 sign server.key "/CN=localhost" "$work/chain-leaf.pem" server_ext int.pem int.key
 cat "$work/chain-leaf.pem" int.pem >server-chain.pem
+sign server.key "/CN=localhost" "$work/chain2-leaf.pem" server_ext mid2.pem mid2.key
+cat "$work/chain2-leaf.pem" mid2.pem mid1.pem >server-chain2.pem
+sign server.key "/CN=localhost" md5.pem server_ext ca.pem ca.key md5
+sign server.key "/CN=localhost" sha1.pem server_ext ca.pem ca.key sha1
+sign rsa1024.key "/CN=localhost" rsa1024.pem server_ext ca.pem ca.key
 sign ecdsa.key "/CN=localhost" ecdsa.pem sign_ext ca.pem ca.key
 sign dsa.key "/CN=localhost" dsa.pem sign_ext ca.pem ca.key
 sign ed25519.key "/CN=localhost" ed25519.pem sign_ext ca.pem ca.key
@@ -232,4 +259,4 @@ openssl dhparam -in dh.pem -outform DER -out dh.der 2>/dev/null
 
 chmod 600 ./*.key ./*.key.der
 rm -rf "$work"
-touch .done
+echo "$PKI_VERSION" >.done

@@ -142,6 +142,7 @@ static void opts(tls_options *o)
 {
     memset(o, 0, sizeof *o);
     o->depth = 1;
+    o->security_level = 2; /* the engine's default */
 }
 
 static void err_init(tls_error *e)
@@ -555,7 +556,8 @@ Test(cert_dh, pem_der_and_weak)
     o.dhfile = P("dh1024.pem");
     cr_assert_eq(tls_dh_load(&o, &p, &e), TLS_E_CONFIG);
     char want[PATH_MAX + 80];
-    snprintf(want, sizeof want, "dhfile %s: the DH group has 1024 bits, at least 2048 are required", o.dhfile);
+    snprintf(want, sizeof want,
+             "dhfile %s: the DH group has 1024 bits, refused at security level 2 (at least 2048)", o.dhfile);
     cr_assert_str_eq(e.detail, want);
 
     o.dhfile = P("server.pem");
@@ -567,6 +569,30 @@ Test(cert_dh, pem_der_and_weak)
     cr_assert_eq(tls_dh_load(&o, &p, &e), TLS_E_CONFIG);
     snprintf(want, sizeof want, "dhfile %s: No such file or directory", o.dhfile);
     cr_assert_str_eq(e.detail, want);
+}
+
+/* The DH group is held to the security level as OpenSSL holds it: 80 bits
+ * (1024) at level 1, 112 (2048) at 2, 128 (3072) at 3; level 0 takes any. */
+Test(cert_dh, security_level)
+{
+    tls_options o;
+    opts(&o);
+    EVP_PKEY *p;
+    tls_error e;
+    err_init(&e);
+    o.dhfile = P("dh1024.pem");
+    for (int level = 0; level <= 1; level++) {
+        o.security_level = level;
+        cr_assert_eq(tls_dh_load(&o, &p, &e), TLS_OK, "level %d: %s", level, e.detail);
+        cr_assert_eq(EVP_PKEY_get_bits(p), 1024);
+        EVP_PKEY_free(p);
+    }
+    o.dhfile = P("dh.pem");
+    o.security_level = 3;
+    cr_assert_eq(tls_dh_load(&o, &p, &e), TLS_E_CONFIG);
+    cr_assert_null(p);
+    cr_assert(strstr(e.detail, ": the DH group has 2048 bits, refused at security level 3 (at least 3072)"), "%s",
+              e.detail);
 }
 
 /* ---- tls_cert_pubkey ------------------------------------------------------- */
@@ -647,10 +673,12 @@ typedef struct vcase {
     void *state;
 } vcase;
 
-static int run_verify(const vcase *vc, tls_error *e)
+/* Verifies vc's chain against a store made at security level `level`. */
+static int run_verify_at(const vcase *vc, int level, tls_error *e)
 {
     tls_options o;
     opts(&o);
+    o.security_level = level;
     o.cacertfile = P(vc->cafile ? vc->cafile : "ca.pem");
     X509_STORE *store;
     size_t n;
@@ -682,6 +710,12 @@ static int run_verify(const vcase *vc, tls_error *e)
     return rc;
 }
 
+/* at the engine's default level, 2 */
+static int run_verify(const vcase *vc, tls_error *e)
+{
+    return run_verify_at(vc, 2, e);
+}
+
 static void assert_bad(int rc, const tls_error *e, tls_bad_cert reason, int alert)
 {
     cr_assert_eq(rc, TLS_E_BAD_CERT, "rc %d: %s", rc, e->detail);
@@ -705,7 +739,7 @@ Test(cert_verify, good_chain)
         cr_assert_eq(run_verify(&w, &e), TLS_OK, "%s: %s", others[i], e.detail);
     }
     /* the root sent along by the peer changes nothing */
-    vcase w = {.file = "server-chain.pem", .append = "ca.pem", .verify = TLS_VERIFY_PEER, .depth = 2};
+    vcase w = {.file = "server-chain.pem", .append = "ca.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
     cr_assert_eq(run_verify(&w, &e), TLS_OK, "%s", e.detail);
     /* nor does an unrelated certificate in the chain */
     vcase x = {.file = "server.pem", .append = "untrusted-ca.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
@@ -716,31 +750,48 @@ Test(cert_verify, good_chain)
     assert_bad(rc, &e, TLS_BAD_CERT_INVALID_KEY_USAGE, TLS_ALERT_UNSUPPORTED_CERTIFICATE);
 }
 
-/* depth: peer = 0, CA = 1. leaf -> intermediate -> root reaches depth 2. */
-Test(cert_verify, depth_through_intermediate)
+/* v at `depth` is refused as too long, with exactly `detail` */
+static void assert_too_deep(vcase v, int depth, const char *detail)
+{
+    tls_error e;
+    v.depth = depth;
+    int rc = run_verify(&v, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_MAX_PATH_LENGTH, TLS_ALERT_UNKNOWN_CA);
+    cr_assert_str_eq(e.detail, detail);
+}
+
+/* depth counts the intermediate CAs between the peer and the trust anchor,
+ * as the Erlang/OTP reference and OpenSSL's -verify_depth do (issue 6 a):
+ * leaf <- intermediate <- root needs depth 1, a leaf the root signed depth 0.
+ * The refusal names the first intermediate beyond the limit, as OpenSSL does. */
+Test(cert_verify, depth_counts_intermediates)
 {
     tls_error e;
     vcase v = {.file = "server-chain.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
-    int rc = run_verify(&v, &e);
-    assert_bad(rc, &e, TLS_BAD_CERT_MAX_PATH_LENGTH, TLS_ALERT_UNKNOWN_CA);
-    cr_assert_str_eq(e.detail, "certificate 'CN=tlsshim test root CA' (depth 2) is beyond the allowed chain depth 1");
-    v.depth = 2;
-    cr_assert_eq(run_verify(&v, &e), TLS_OK, "%s", e.detail);
+    cr_assert_eq(run_verify(&v, &e), TLS_OK, "leaf <- intermediate <- root at depth 1: %s", e.detail);
     v.depth = 5;
     cr_assert_eq(run_verify(&v, &e), TLS_OK, "%s", e.detail);
-    /* depth 0: libcrypto's own limit is hit first; same answer */
-    v.depth = 0;
-    rc = run_verify(&v, &e);
-    assert_bad(rc, &e, TLS_BAD_CERT_MAX_PATH_LENGTH, TLS_ALERT_UNKNOWN_CA);
-    cr_assert(strstr(e.detail, "(depth 1) is beyond the allowed chain depth 0"), "%s", e.detail);
-    /* a leaf signed by the root needs depth 1 */
-    vcase w = {.file = "server.pem", .verify = TLS_VERIFY_PEER, .depth = 0};
-    rc = run_verify(&w, &e);
-    assert_bad(rc, &e, TLS_BAD_CERT_MAX_PATH_LENGTH, TLS_ALERT_UNKNOWN_CA);
-    cr_assert_str_eq(e.detail, "certificate 'CN=tlsshim test root CA' (depth 1) is beyond the allowed chain depth 0");
+    assert_too_deep(v, 0, "certificate 'CN=tlsshim test intermediate CA' (depth 1) is beyond the allowed chain "
+                          "depth 0");
+    /* a leaf signed directly by the root */
+    vcase w = {.file = "server.pem", .verify = TLS_VERIFY_PEER, .depth = 0, .hostname = "localhost"};
+    cr_assert_eq(run_verify(&w, &e), TLS_OK, "leaf <- root at depth 0: %s", e.detail);
     /* the intermediate can also come from the trust store rather than the peer */
-    vcase x = {.file = "server-chain.pem", .cafile = "ca-bundle.pem", .verify = TLS_VERIFY_PEER, .depth = 2};
+    vcase x = {.file = "server-chain.pem", .cafile = "ca-bundle.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
     cr_assert_eq(run_verify(&x, &e), TLS_OK, "%s", e.detail);
+    assert_too_deep(x, 0, "certificate 'CN=tlsshim test intermediate CA' (depth 1) is beyond the allowed chain "
+                          "depth 0");
+}
+
+Test(cert_verify, depth_with_two_intermediates)
+{
+    tls_error e;
+    vcase v = {.file = "server-chain2.pem", .verify = TLS_VERIFY_PEER, .depth = 2, .hostname = "localhost"};
+    cr_assert_eq(run_verify(&v, &e), TLS_OK, "two intermediates at depth 2: %s", e.detail);
+    assert_too_deep(v, 1, "certificate 'CN=tlsshim test intermediate CA 1 of 2' (depth 2) is beyond the allowed "
+                          "chain depth 1");
+    assert_too_deep(v, 0, "certificate 'CN=tlsshim test intermediate CA 2 of 2' (depth 1) is beyond the allowed "
+                          "chain depth 0");
 }
 
 Test(cert_verify, expired_and_not_yet_valid)
@@ -823,7 +874,7 @@ Test(cert_verify, untrusted)
     vcase x = {.file = "untrusted.pem", .cafile = "untrusted-ca.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
     cr_assert_eq(run_verify(&x, &e), TLS_OK, "%s", e.detail);
     /* and the other way round: the intermediate alone does not make server-chain trusted */
-    vcase y = {.file = "server-chain.pem", .cafile = "untrusted-ca.pem", .verify = TLS_VERIFY_PEER, .depth = 3};
+    vcase y = {.file = "server-chain.pem", .cafile = "untrusted-ca.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
     rc = run_verify(&y, &e);
     assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CA, TLS_ALERT_UNKNOWN_CA);
     cr_assert_str_eq(e.detail,
@@ -845,7 +896,7 @@ Test(cert_verify, no_trusted_cas)
 Test(cert_verify, missing_basic_constraint)
 {
     tls_error e;
-    vcase v = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 2, .hostname = "localhost"};
+    vcase v = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
     int rc = run_verify(&v, &e);
     assert_bad(rc, &e, TLS_BAD_CERT_MISSING_BASIC_CONSTRAINT, TLS_ALERT_BAD_CERTIFICATE);
     cr_assert_str_eq(e.detail, "certificate 'CN=tlsshim CA without basicConstraints' (depth 1) acts as a CA "
@@ -953,7 +1004,7 @@ Test(cert_fun, accept_everything)
         cr_assert_eq(run_verify(&v, &e), TLS_OK, "%s: %s", files[i], e.detail);
         cr_assert_geq(calls, 2, "%s: a problem and valid_peer at least", files[i]);
     }
-    vcase v = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .fun = accept_all};
+    vcase v = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 0, .fun = accept_all};
     cr_assert_eq(run_verify(&v, &e), TLS_OK, "missing bc and max depth both forgiven: %s", e.detail);
 }
 
@@ -1071,7 +1122,7 @@ Test(cert_fun, event_sequence_ca_to_peer)
 {
     tls_error e;
     seen s = {0};
-    vcase v = {.file = "server-chain.pem", .verify = TLS_VERIFY_PEER, .depth = 2, .hostname = "localhost",
+    vcase v = {.file = "server-chain.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost",
                .fun = record, .state = &s};
     cr_assert_eq(run_verify(&v, &e), TLS_OK, "%s", e.detail);
     cr_assert_eq(s.n, 3);
@@ -1117,13 +1168,15 @@ Test(cert_fun, event_sequence_ca_to_peer)
     seen_free(&u);
 
     seen m = {0};
-    vcase y = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .fun = record, .state = &m};
+    vcase y = {.file = "nobc-leaf.pem", .verify = TLS_VERIFY_PEER, .depth = 0, .fun = record, .state = &m};
     cr_assert_eq(run_verify(&y, &e), TLS_OK, "%s", e.detail);
     cr_assert_eq(m.n, 5);
-    cr_assert_eq(m.ev[0].kind, TLS_EVENT_BAD_CERT);
-    cr_assert_eq(m.ev[0].reason, TLS_BAD_CERT_MAX_PATH_LENGTH);
+    cr_assert_eq(m.ev[0].kind, TLS_EVENT_VALID);
     cr_assert_eq(m.ev[0].depth, 2);
-    cr_assert_eq(m.ev[1].kind, TLS_EVENT_VALID);
+    /* the intermediate: beyond depth 0 first, then its other problem */
+    cr_assert_eq(m.ev[1].kind, TLS_EVENT_BAD_CERT);
+    cr_assert_eq(m.ev[1].reason, TLS_BAD_CERT_MAX_PATH_LENGTH);
+    cr_assert_eq(m.ev[1].depth, 1);
     cr_assert_eq(m.ev[2].kind, TLS_EVENT_BAD_CERT);
     cr_assert_eq(m.ev[2].reason, TLS_BAD_CERT_MISSING_BASIC_CONSTRAINT);
     cr_assert_eq(m.ev[2].depth, 1);
@@ -1176,4 +1229,178 @@ Test(cert_fun, unhandled_critical_extension)
     cr_assert_arr_eq(s.ev[1].ext, want, sizeof want);
     cr_assert_eq(s.ev[2].kind, TLS_EVENT_VALID_PEER);
     seen_free(&s);
+}
+
+/* ---- security levels (issue 6 b) ------------------------------------------- */
+
+/* As `openssl verify -auth_level N` decides: MD5 and SHA-1 signatures are
+ * refused from level 1 on, an RSA-1024 key from level 2 on, the sentence
+ * names the weak part; level 0 takes all three. */
+Test(cert_seclevel, weak_peer_certificates)
+{
+    tls_error e;
+    vcase md5 = {.file = "md5.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+    vcase sha1 = {.file = "sha1.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+    vcase rsa1024 = {.file = "rsa1024.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+
+    int rc = run_verify(&md5, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_SECURITY_LEVEL, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=localhost' (depth 0) is signed with MD5, refused at security level 2");
+    rc = run_verify(&sha1, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_SECURITY_LEVEL, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail,
+                     "certificate 'CN=localhost' (depth 0) is signed with SHA-1, refused at security level 2");
+    rc = run_verify(&rsa1024, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_SECURITY_LEVEL, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=localhost' (depth 0) has an RSA key of 1024 bits, refused at "
+                               "security level 2 (at least 2048)");
+    char msg[400];
+    tls_format_error(&e, msg, sizeof msg);
+    cr_assert(strstr(msg, "{bad_cert, security_level}"), "%s", msg);
+
+    cr_assert_eq(run_verify_at(&md5, 0, &e), TLS_OK, "%s", e.detail);
+    cr_assert_eq(run_verify_at(&sha1, 0, &e), TLS_OK, "%s", e.detail);
+    cr_assert_eq(run_verify_at(&rsa1024, 0, &e), TLS_OK, "%s", e.detail);
+
+    rc = run_verify_at(&sha1, 1, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_SECURITY_LEVEL, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_eq(run_verify_at(&rsa1024, 1, &e), TLS_OK, "RSA-1024 gives 80 bits, enough at level 1: %s",
+                 e.detail);
+}
+
+/* Level 3 asks 128 bits: the RSA-2048 root is refused first (the replay
+ * goes from the anchor down); the P-256 leaf alone would pass. */
+Test(cert_seclevel, higher_levels_reach_the_ca)
+{
+    tls_error e;
+    vcase v = {.file = "server.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+    int rc = run_verify_at(&v, 3, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_SECURITY_LEVEL, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=tlsshim test root CA' (depth 1) has an RSA key of 2048 bits, "
+                               "refused at security level 3 (at least 3072)");
+    cr_assert_eq(run_verify_at(&v, 2, &e), TLS_OK, "%s", e.detail);
+}
+
+/* A verify fun sees the weakness as {bad_cert, security_level} and may forgive it. */
+Test(cert_seclevel, verify_fun_event)
+{
+    tls_error e;
+    seen s = {0};
+    vcase v = {.file = "sha1.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost", .fun = record,
+               .state = &s};
+    cr_assert_eq(run_verify(&v, &e), TLS_OK, "%s", e.detail);
+    cr_assert_eq(s.n, 3);
+    cr_assert_eq(s.ev[1].kind, TLS_EVENT_BAD_CERT);
+    cr_assert_eq(s.ev[1].reason, TLS_BAD_CERT_SECURITY_LEVEL);
+    cr_assert_eq(s.ev[1].depth, 0);
+    cr_assert_eq(s.ev[2].kind, TLS_EVENT_VALID_PEER);
+    seen_free(&s);
+}
+
+/* Our own certificate and key are held to the level at load time. */
+Test(cert_seclevel, our_own_certificate)
+{
+    tls_options o;
+    opts(&o);
+    tls_cred c;
+    tls_error e;
+    err_init(&e);
+    char want[PATH_MAX + 160];
+    o.certfile = P("rsa1024.pem");
+    o.keyfile = P("rsa1024.key");
+    cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_E_CONFIG);
+    cr_assert_null(c.chain);
+    snprintf(want, sizeof want,
+             "certfile %s: certificate 'CN=localhost' has an RSA key of 1024 bits, refused at security level 2 "
+             "(at least 2048)",
+             o.certfile);
+    cr_assert_str_eq(e.detail, want);
+
+    o.certfile = P("sha1.pem");
+    o.keyfile = P("sha1.key");
+    cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_E_CONFIG);
+    snprintf(want, sizeof want,
+             "certfile %s: certificate 'CN=localhost' is signed with SHA-1, refused at security level 2", o.certfile);
+    cr_assert_str_eq(e.detail, want);
+
+    const char *weak[] = {"md5", "sha1", "rsa1024"};
+    o.security_level = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char cert[32], key[32];
+        snprintf(cert, sizeof cert, "%s.pem", weak[i]);
+        snprintf(key, sizeof key, "%s.key", weak[i]);
+        o.certfile = P(cert);
+        o.keyfile = P(key);
+        cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_OK, "%s at level 0: %s", cert, e.detail);
+        tls_cred_free(&c);
+    }
+    /* a self-signed certificate's own signature does not count, its key does */
+    o.security_level = 2;
+    o.certfile = P("ca.pem");
+    o.keyfile = P("ca.key");
+    cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_OK, "%s", e.detail);
+    tls_cred_free(&c);
+    o.security_level = 3;
+    cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_E_CONFIG);
+}
+
+/* ---- the system trust store (issue 6 c) ------------------------------------ */
+
+/* SSL_CERT_DIR points nowhere so that only SSL_CERT_FILE counts. Criterion
+ * runs each test in its own process: the environment stays here. */
+static int verify_against_system_store(const char *cert_file, tls_error *e)
+{
+    setenv("SSL_CERT_FILE", P(cert_file), 1);
+    setenv("SSL_CERT_DIR", "/nonexistent-tlsshim-test", 1);
+    tls_options o;
+    opts(&o);
+    o.verify = TLS_VERIFY_PEER;
+    X509_STORE *store;
+    size_t n;
+    cr_assert_eq(tls_ca_load(&o, &store, &n, e), TLS_OK, "%s", e->detail);
+    cr_assert_eq(n, 1, "SSL_CERT_FILE holds one certificate");
+    chain c;
+    chain_load(&c, "server.pem");
+    tls_verify_ctx v = {.store = store, .depth = 1, .verify = TLS_VERIFY_PEER, .hostname = "localhost",
+                        .peer_is_server = true};
+    err_init(e);
+    int rc = tls_verify_chain(&v, (const uint8_t *const *)c.der, c.len, c.n, e);
+    chain_free(&c);
+    X509_STORE_free(store);
+    return rc;
+}
+
+Test(cert_ca, system_store_when_no_ca_is_configured)
+{
+    tls_error e;
+    cr_assert_eq(verify_against_system_store("ca.pem", &e), TLS_OK, "%s", e.detail);
+    int rc = verify_against_system_store("untrusted-ca.pem", &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CA, TLS_ALERT_UNKNOWN_CA);
+    /* verify_none without a CA option: nothing is trusted, nothing is read */
+    tls_options o;
+    opts(&o);
+    X509_STORE *store;
+    size_t n = 7;
+    cr_assert_eq(tls_ca_load(&o, &store, &n, &e), TLS_OK, "%s", e.detail);
+    cr_assert_eq(n, 0);
+    X509_STORE_free(store);
+}
+
+/* The API no longer refuses verify_peer without cacerts/cacertfile, as
+ * client or as server; the server names no CA in its CertificateRequest. */
+Test(cert_ca, config_with_verify_peer_and_no_ca)
+{
+    setenv("SSL_CERT_FILE", P("ca.pem"), 1);
+    tls_options o;
+    tls_options_init(&o);
+    o.verify = TLS_VERIFY_PEER;
+    tls_config *c = NULL;
+    tls_error e;
+    err_init(&e);
+    cr_assert_eq(tls_config_new(&o, false, &c, &e), TLS_OK, "client: %s", e.detail);
+    tls_config_free(c);
+    o.certfile = P("server.pem");
+    o.keyfile = P("server.key");
+    cr_assert_eq(tls_config_new(&o, true, &c, &e), TLS_OK, "server: %s", e.detail);
+    tls_config_free(c);
 }

@@ -87,6 +87,7 @@ const char *tls_bad_cert_name(tls_bad_cert r)
     case TLS_BAD_CERT_NO_PEER_CERT: return "no_peer_cert";
     case TLS_BAD_CERT_USER: return "user_rejected";
     case TLS_BAD_CERT_UNKNOWN_CRITICAL_EXTENSION: return "unknown_critical_extension";
+    case TLS_BAD_CERT_SECURITY_LEVEL: return "security_level";
     }
     return "unknown";
 }

@@ -189,14 +189,10 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
         rc = tls_err_set(err, TLS_E_CONFIG, -1, "a server needs cert or certfile (and its key)");
         goto fail;
     }
+    /* no CA option with verify_peer: the system's trust store */
     rc = tls_ca_load(o, &c->store, &c->n_cas, err);
     if (rc)
         goto fail;
-    if (o->verify == TLS_VERIFY_PEER && !c->n_cas && !o->verify_fun) {
-        rc = tls_err_set(err, TLS_E_CONFIG, -1,
-                         "verify_peer needs cacerts or cacertfile (no trusted CA configured)");
-        goto fail;
-    }
     if (is_server) {
         rc = tls_dh_load(o, &c->dh_params, err);
         if (rc)
@@ -205,7 +201,8 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
             rc = tls_err_set(err, TLS_E_INTERNAL, -1, "no random bytes for the session ticket key");
             goto fail;
         }
-        if (o->verify == TLS_VERIFY_PEER) {
+        /* CertificateRequest names the configured CAs; never a whole system store */
+        if (o->verify == TLS_VERIFY_PEER && ((o->cacerts && o->n_cacerts) || o->cacertfile)) {
             c->ca_names = sk_X509_NAME_new_null();
             STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->store);
             for (int i = 0; c->ca_names && i < sk_X509_OBJECT_num(objs); i++) {
