@@ -24,8 +24,9 @@ static long num_arg(const char *opt, const char *v, long min, long max)
     return n;
 }
 
-/* The seed's ssl options both programs take (--verify, --cacertfile,
- * --certfile, --keyfile, --password, --depth, --versions, --ciphers, --alpn).
+/* The ssl options both programs take (--verify, --cacertfile, --certfile,
+ * --keyfile, --password, --depth, --security-level, --versions, --ciphers,
+ * --alpn).
  * Returns 1 if `a` was one of them, 0 if not, -1 if --versions is invalid
  * (err says why). A bad --verify value is a usage error: exit 2. */
 static int ssl_option(tls_options *o, const char *a, const char *v, tls_error *err)
@@ -49,6 +50,8 @@ static int ssl_option(tls_options *o, const char *a, const char *v, tls_error *e
         o->password = v;
     } else if (!strcmp(a, "--depth")) {
         o->depth = (int)num_arg(a, v, 0, 100);
+    } else if (!strcmp(a, "--security-level")) {
+        o->security_level = (int)num_arg(a, v, 0, 5);
     } else if (!strcmp(a, "--versions")) {
         if (tls_parse_versions(v, &o->versions, err) < 0)
             return -1;

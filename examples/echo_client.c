@@ -7,8 +7,11 @@
  * "alpn: h2", "peer cert: /CN=localhost"). On failure it prints the error
  * sentence and exits 1.
  *
- * Options (the seed's names): --verify verify_peer|verify_none, --cacertfile F,
- * --certfile F, --keyfile F, --password P, --depth N, --versions LIST,
+ * Options (the Erlang/OTP ssl module's names): --verify verify_peer|verify_none,
+ * --cacertfile F (none: the system's trust store, or SSL_CERT_FILE /
+ * SSL_CERT_DIR), --certfile F, --keyfile F, --password P, --depth N
+ * (intermediate CAs allowed, default 1), --security-level N (0..5, default 2),
+ * --versions LIST,
  * --ciphers LIST, --server-name NAME, --alpn LIST, --reconnect N (N more
  * connections before the one that carries the data, each resuming the
  * session), --timeout MS (connect + handshake, default 10000), --renegotiate
@@ -36,8 +39,9 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: %s HOST PORT [--verify verify_peer|verify_none] [--cacertfile F] [--certfile F]\n"
-            "       [--keyfile F] [--password P] [--depth N] [--versions LIST] [--ciphers LIST]\n"
-            "       [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS] [--renegotiate]\n",
+            "       [--keyfile F] [--password P] [--depth N] [--security-level N] [--versions LIST]\n"
+            "       [--ciphers LIST] [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS]\n"
+            "       [--renegotiate]\n",
             prog);
     exit(2);
 }

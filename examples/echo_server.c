@@ -6,9 +6,10 @@
  * "peer cert: SUBJECT|none" (and "reused: yes", "alpn: X", "sni: NAME") to
  * standard error; a failed handshake prints the error sentence.
  *
- * Options (the seed's names): --certfile F (default: none, which fails
- * unless given), --keyfile F, --password P, --cacertfile F,
- * --verify verify_peer|verify_none, --fail-if-no-peer-cert, --depth N,
+ * Options (the Erlang/OTP ssl module's names): --certfile F (default: none,
+ * which fails unless given), --keyfile F, --password P, --cacertfile F (none,
+ * with verify_peer: the system's trust store), --verify verify_peer|verify_none,
+ * --fail-if-no-peer-cert, --depth N, --security-level N (0..5, default 2),
  * --versions LIST, --ciphers LIST, --dhfile F, --alpn LIST, --timeout MS
  * (handshake, default 10000), --once (serve one connection, then exit with
  * 0 if it went well, 1 if not). */
@@ -34,7 +35,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: %s PORT --certfile F [--keyfile F] [--password P] [--cacertfile F]\n"
             "       [--verify verify_peer|verify_none] [--fail-if-no-peer-cert] [--depth N]\n"
-            "       [--versions LIST] [--ciphers LIST] [--dhfile F] [--alpn LIST] [--timeout MS] [--once]\n",
+            "       [--security-level N] [--versions LIST] [--ciphers LIST] [--dhfile F] [--alpn LIST]\n"
+            "       [--timeout MS] [--once]\n",
             prog);
     exit(2);
 }
