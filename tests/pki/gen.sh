@@ -69,6 +69,12 @@ dir=$1
 [ "$(cat "$dir/.done" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# test processes started side by side may call us at once: one makes the
+# PKI, the others wait for it and find it done
+exec 9>"$dir/.lock"
+flock 9
+[ "$(cat "$dir/.done" 2>/dev/null)" = "$PKI_VERSION" ] && exit 0
+rm -f "$dir/.done"
 work=$dir/.work
 rm -rf "$work"
 mkdir -p "$work/newcerts"
