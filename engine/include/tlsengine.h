@@ -259,7 +259,8 @@ TLS_API int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got
 TLS_API void tls_engine_trim(tls_engine *e);
 /* Queue close_notify; no writes after. */
 TLS_API int tls_engine_close_write(tls_engine *e);
-/* Start a renegotiation (TLS <= 1.2). */
+/* Start a renegotiation (TLS <= 1.2); on TLS 1.3, which has none, update
+ * the keys instead (KeyUpdate asking the peer to update its own too). */
 TLS_API int tls_engine_renegotiate(tls_engine *e);
 
 enum {

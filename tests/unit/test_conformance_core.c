@@ -9,7 +9,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-#include "engine.h"
+#include "handshake.h" /* the wire constants (TLS_EXT_*, SCSVs) */
 #include "lib/pair.h"
 
 typedef struct conn {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "handshake.h"
 #include "lib/pair.h"
 
 typedef struct setup {

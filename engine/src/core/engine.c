@@ -1,6 +1,6 @@
 /* The sans-I/O connection: record framing in and out, dispatch by content
  * type, alerts, and the application-side read/write. The handshake itself is
- * in hs_*.c. */
+ * in handshake/ (entered through dispatch.c). */
 #include "engine.h"
 
 #include <openssl/crypto.h>
@@ -319,7 +319,7 @@ static void process_records(tls_engine *e)
             handle_handshake_bytes(e, pt, pt_len);
             break;
         case TLS_CT_APPDATA:
-            if (!e->connected_once || (e->hs && e->hs->ccs_received) ||
+            if (!e->connected_once || tls_hs_awaiting_finished(e->hs) ||
                 (e->status & TLS_ST_PEER_CLOSED)) {
                 tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
                                 "application data before the handshake finished");
@@ -501,7 +501,7 @@ int tls_engine_renegotiate(tls_engine *e)
     if (!e->connected_once || e->hs || e->close_sent)
         return TLS_E_STATE;
     if (e->version >= TLS_TLS13)
-        return tls13_key_update(e, true); /* TLS 1.3 has no renegotiation: new keys instead */
+        return tls_hs_key_update(e, true); /* TLS 1.3 has no renegotiation: new keys instead */
     e->reneg_requested = true;
     if (e->err.code == TLS_E_RENEG_REJECTED)
         tls_err_clear(&e->err);

@@ -1,0 +1,110 @@
+/* What both sides support: our key exchange groups and the choice among the
+ * peer's (the one place a new group is wired in: the client offers this list
+ * in supported_groups and its first entry as its TLS 1.3 key share; a server
+ * picks from it with tls_hs_pick_group), the peer's signature schemes, and
+ * the suites a ClientHello offers. */
+#include "handshake.h"
+#include "kex.h"
+#include "sig.h"
+
+/* best first */
+static const uint16_t our_groups[] = {TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1};
+
+const uint16_t *tls_hs_groups(size_t *n)
+{
+    *n = sizeof our_groups / sizeof *our_groups;
+    return our_groups;
+}
+
+bool tls_hs_group_ours(uint16_t group)
+{
+    for (size_t i = 0; i < sizeof our_groups / sizeof *our_groups; i++)
+        if (our_groups[i] == group)
+            return true;
+    return false;
+}
+
+/* Finds the peer's key share for `group` in a validated share list. */
+bool tls_hs_find_share(tls_rd shares, uint16_t group, tls_rd *out)
+{
+    while (tls_rd_left(&shares)) {
+        uint16_t g = tls_rd_u16(&shares);
+        tls_rd ke = tls_rd_vec(&shares, 2, 1, 0xffff);
+        if (shares.bad)
+            return false;
+        if (g == group) {
+            *out = ke;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Server: the group for this handshake, by our preference, 0 if none.
+ * TLS 1.3: a group the client sent a share for (*have_share), else one it
+ * supports (a HelloRetryRequest asks for its share). TLS <= 1.2 ECDHE: a
+ * common elliptic curve; no supported_groups means any (RFC 8422 4). */
+uint16_t tls_hs_pick_group(const tls_hs *hs, uint16_t version, tls_rd shares, bool *have_share)
+{
+    *have_share = false;
+    if (version >= TLS_TLS13) {
+        for (size_t i = 0; i < sizeof our_groups / sizeof *our_groups; i++) {
+            tls_rd unused;
+            if (tls_hs_find_share(shares, our_groups[i], &unused)) {
+                *have_share = true;
+                return our_groups[i];
+            }
+        }
+    } else if (!hs->peer_sent_groups) {
+        return TLS_GROUP_SECP256R1;
+    }
+    for (size_t i = 0; i < sizeof our_groups / sizeof *our_groups; i++) {
+        if (version < TLS_TLS13 && our_groups[i] >= TLS_GROUP_FFDHE2048)
+            continue; /* finite-field groups are not ECDHE curves */
+        for (size_t j = 0; j < hs->n_peer_groups; j++)
+            if (hs->peer_groups[j] == our_groups[i])
+                return our_groups[i];
+    }
+    return 0;
+}
+
+/* Keeps the peer's schemes that we know, in its order: a list of any length
+ * parses. A list of only unknown schemes keeps one 0 (matches nothing) so
+ * that it does not read as "no list" (RFC 5246's SHA-1 default). */
+int tls_hs_read_sigalgs(tls_engine *e, tls_rd list)
+{
+    tls_hs *hs = e->hs;
+    size_t n_ours;
+    const uint16_t *ours = tls_sig_schemes(&n_ours);
+    hs->n_peer_sigalgs = 0;
+    if (list.len & 1)
+        return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed signature_algorithms");
+    while (tls_rd_left(&list)) {
+        uint16_t a = tls_rd_u16(&list);
+        for (size_t i = 0; i < n_ours; i++)
+            if (ours[i] == a && hs->n_peer_sigalgs < TLS_HS_MAX_PEER_SIGALGS)
+                hs->peer_sigalgs[hs->n_peer_sigalgs++] = a;
+    }
+    if (!hs->n_peer_sigalgs)
+        hs->peer_sigalgs[hs->n_peer_sigalgs++] = 0;
+    hs->peer_sent_sigalgs = true;
+    return TLS_OK;
+}
+
+void tls_hs_put_sigalgs(tls_wr *w)
+{
+    size_t n;
+    const uint16_t *schemes = tls_sig_schemes(&n);
+    size_t b = tls_wr_begin_vec(w, 2);
+    for (size_t i = 0; i < n; i++)
+        tls_wr_u16(w, schemes[i]);
+    tls_wr_end_vec(w, b, 2);
+}
+
+bool tls_ch_offers_suite(const tls_client_hello *ch, uint16_t id)
+{
+    for (tls_rd s = ch->suites; tls_rd_left(&s) >= 2;)
+        if (tls_rd_u16(&s) == id)
+            return true;
+    return false;
+}
