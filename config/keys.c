@@ -107,7 +107,8 @@ const policy_key_def policy_keys[] = {
      .doc = "DH parameters for DHE suites as a PEM file"},
     {.name = "ciphers", .sections = KEY_IN_RULE, .slot = POLICY_KEY_CIPHERS,
      .parse = policy_parse_ciphers, .print = policy_print_text, .field = RULE(ciphers),
-     .dflt_note = "the engine's: Mozilla \"intermediate\" (TLS 1.3; ECDHE, DHE-RSA with AES-GCM, ChaCha20); forward-secret CBC only with a version below TLS 1.2",
+     .dflt_note = "the engine's: Mozilla \"intermediate\" (TLS 1.3; ECDHE, DHE-RSA with AES-GCM, "
+                  "ChaCha20); forward-secret CBC only with a version below TLS 1.2",
      .expected = "cipher names separated by ':' or ','",
      .doc = "OpenSSL names (`:` separated), IANA names, or erlang triples "
             "`{rsa,aes_128_cbc,sha}`; `ALL`, `DEFAULT`, `!NAME`"},
