@@ -28,7 +28,7 @@ LAYER_crypto    := base
 LAYER_x509      := base crypto
 LAYER_core      := base crypto x509
 LAYER_handshake := base crypto x509 core
-LAYER_socket    := base crypto x509 core
+LAYER_socket    := base
 $(foreach l,$(ENGINE_LAYERS),$(eval $$(BUILD)/obj/engine/src/$(l)/%.o: INC := $(LAYER_$(l):%=-Iengine/src/%)))
 ALL_ENGINE_INC  := $(ENGINE_LAYERS:%=-Iengine/src/%)
 $(BUILD)/obj/tests/%.o: INC := $(ALL_ENGINE_INC) -Iconfig

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 static long num_arg(const char *opt, const char *v, long min, long max)
 {

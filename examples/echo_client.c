@@ -27,7 +27,7 @@
 
 #include <openssl/x509.h>
 
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 #define QUIET_MS 1000
 

@@ -23,7 +23,7 @@
 
 #include <openssl/x509.h>
 
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 static const char *prog = "echo_server";
 

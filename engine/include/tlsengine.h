@@ -1,10 +1,12 @@
-/* tlsengine: a TLS engine whose API follows the Erlang/OTP `ssl` module.
+/* tlsengine: a TLS engine whose API follows the Erlang/OTP ssl module.
  *
- * Two layers:
- *  - the sans-I/O core (tls_engine_*): bytes in, bytes out, plaintext in and
- *    out; no syscalls, so two engines can be joined in memory;
- *  - the socket API (tls_connect, tls_listen, tls_recv, ...): the seed's
- *    functions over a transport vtable, TCP by default, with timeouts.
+ * This header is the sans-I/O core: versions, errors, cipher suites,
+ * certificate verification, options, the loaded configuration and the
+ * connection engine (tls_engine_*): bytes in, bytes out, plaintext in and
+ * out, no syscalls, so two engines can be joined in memory.
+ *
+ * The Erlang/OTP-style socket API over it (tls_connect, tls_listen,
+ * tls_recv, active mode, ...) is in tlsengine_socket.h.
  *
  * Every function that can fail returns 0 on success or a negative TLS_E_*
  * code, and fills a tls_error when one is passed; tls_format_error() turns
@@ -15,8 +17,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +63,7 @@ enum {
     TLS_E_INTERNAL = -13,
 };
 
-/* The seed's bad_cert reasons, plus hostname_check_failed. */
+/* The Erlang/OTP ssl module's bad_cert reasons, plus hostname_check_failed. */
 typedef enum tls_bad_cert {
     TLS_BAD_CERT_NONE = 0,
     TLS_BAD_CERT_CERT_EXPIRED,          /* also "not yet valid" (OTP maps both to cert_expired) */
@@ -110,7 +110,7 @@ typedef enum { TLS_SUITES_ERLANG, TLS_SUITES_OPENSSL, TLS_SUITES_IANA } tls_suit
 /* cipher_suites(Type): every suite the engine implements, best first.
  * Returns the count; fills up to `max` entries of `out` (may be NULL). */
 TLS_API size_t tls_cipher_suites(const tls_suite_info **out, size_t max);
-/* One suite formatted the seed's way: "{rsa,aes_128_cbc,sha}" or the OpenSSL name. */
+/* One suite formatted the Erlang way, "{rsa,aes_128_cbc,sha}", or by its OpenSSL or IANA name. */
 TLS_API const char *tls_suite_format_name(const tls_suite_info *s, tls_suite_format fmt,
                                           char *buf, size_t len);
 TLS_API const tls_suite_info *tls_suite_lookup(uint16_t id);
@@ -126,7 +126,7 @@ TLS_API const char *tls_version_name(uint16_t version); /* "tlsv1.2", "sslv3" */
 /* Parses "sslv3, tlsv1, tlsv1.1, tlsv1.2, tlsv1.3" into a mask; TLS_E_BADARG on error. */
 TLS_API int tls_parse_versions(const char *list, unsigned *mask, tls_error *err);
 
-/* ---- certificate verification (the seed's verify_fun) ------------------ */
+/* ---- certificate verification (the Erlang/OTP ssl module's verify_fun) -- */
 typedef enum { TLS_VERIFY_NONE = 0, TLS_VERIFY_PEER = 1 } tls_verify_type;
 
 typedef enum {
@@ -148,14 +148,14 @@ typedef struct tls_verify_event {
 typedef enum { TLS_VF_VALID, TLS_VF_FAIL, TLS_VF_UNKNOWN } tls_verify_result;
 
 /* Called for each certificate of the path (CA first, peer last) and each
- * event, as the seed's fun(OtpCert, Event, UserState). `user_state` is the
- * `verify_fun_state` pointer of the options; the fun may update what it
- * points to. On TLS_VF_FAIL, *fail_reason says why (defaults to the event's). */
+ * event, as the Erlang/OTP ssl module's fun(OtpCert, Event, UserState).
+ * `user_state` is the `verify_fun_state` pointer of the options; the fun may
+ * update what it points to. On TLS_VF_FAIL, *fail_reason says why (defaults to the event's). */
 typedef tls_verify_result (*tls_verify_fun)(const uint8_t *cert_der, size_t cert_len, int depth,
                                             const tls_verify_event *event, void *user_state,
                                             tls_bad_cert *fail_reason);
 
-/* The seed's two default funs. */
+/* The Erlang/OTP ssl module's two default funs (verify_peer, verify_none). */
 TLS_API tls_verify_result tls_verify_fun_default_peer(const uint8_t *, size_t, int,
                                                       const tls_verify_event *, void *,
                                                       tls_bad_cert *);
@@ -168,22 +168,14 @@ typedef bool (*tls_reuse_session_fun)(const uint8_t *session_id, size_t id_len,
                                       const uint8_t *peer_cert_der, size_t cert_len,
                                       int compression, const tls_suite_info *suite, void *arg);
 
-/* ---- transport (the seed's transportoption) ----------------------------- */
-typedef struct tls_transport {
-    /* return bytes moved, 0 on EOF (recv), or -1 with errno set */
-    ssize_t (*send)(void *ctx, const void *buf, size_t len);
-    ssize_t (*recv)(void *ctx, void *buf, size_t len);
-    int (*close)(void *ctx);
-    int (*fd)(void *ctx); /* a pollable fd, for timeouts */
-    int (*shutdown)(void *ctx, int how);
-} tls_transport;
-/* the default: TCP over an fd (ctx is the fd cast to intptr_t) */
-TLS_API const tls_transport *tls_transport_tcp(void);
+/* The socket API's transport vtable (tlsengine_socket.h); the core never
+ * calls it, so here it is only a name for tls_options.transport. */
+typedef struct tls_transport tls_transport;
 
-/* ---- options: the seed's ssloption() ------------------------------------ */
+/* ---- options: the Erlang/OTP ssl module's ssloption() -------------------- */
 typedef struct tls_options {
-    tls_verify_type verify;          /* default verify_none (seed); the shim defaults to peer */
-    tls_verify_fun verify_fun;       /* NULL: the seed's default for `verify` */
+    tls_verify_type verify;          /* default verify_none (as OTP); the shim defaults to peer */
+    tls_verify_fun verify_fun;       /* NULL: OTP's default fun for `verify` */
     void *verify_fun_state;
     bool fail_if_no_peer_cert;
     int depth;                       /* 0..100, default 1: how many intermediate CAs may stand
@@ -221,15 +213,20 @@ typedef struct tls_options {
     bool fallback_scsv;              /* client: this is a fallback connection */
     /* keylog: NSS key log lines ("CLIENT_RANDOM ..."), without newline */
     void (*keylog)(const char *line, void *arg); void *keylog_arg;
-    const tls_transport *transport;  /* NULL: TCP */
+    const tls_transport *transport;  /* socket API only (transportoption); NULL: TCP */
 } tls_options;
 
-/* Fills the seed's defaults. Always call before setting fields. */
+/* Fills the Erlang/OTP ssl module's defaults. Always call before setting fields. */
 TLS_API void tls_options_init(tls_options *o);
 
 /* ---- the sans-I/O core ------------------------------------------------- */
 typedef struct tls_config tls_config; /* options loaded once: keys, certs, CA store */
 typedef struct tls_engine tls_engine; /* one connection's protocol state */
+
+/* start(): loads libcrypto's providers and algorithms once. Optional: the
+ * first tls_config_new (and every socket call that makes one) does it too;
+ * calling it first only moves a failure earlier. */
+TLS_API int tls_start(void);
 
 /* Loads files, checks keys against certificates; is_server picks the role. */
 TLS_API int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_error *err);
@@ -259,8 +256,11 @@ TLS_API int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got
 TLS_API void tls_engine_trim(tls_engine *e);
 /* Queue close_notify; no writes after. */
 TLS_API int tls_engine_close_write(tls_engine *e);
-/* Start a renegotiation (TLS <= 1.2); on TLS 1.3, which has none, update
- * the keys instead (KeyUpdate asking the peer to update its own too). */
+/* TLS <= 1.2: start a renegotiation (a server sends HelloRequest);
+ * TLS_ST_RENEGOTIATING stays set until it completes or the peer refuses it
+ * (tls_engine_error then says TLS_E_RENEG_REJECTED).
+ * TLS 1.3, which has no renegotiation: a KeyUpdate that asks the peer to
+ * update its keys too (RFC 8446 4.6.3). */
 TLS_API int tls_engine_renegotiate(tls_engine *e);
 
 enum {
@@ -273,6 +273,7 @@ enum {
     TLS_ST_FAILED = 1u << 6,       /* fatal error; tls_engine_error says which */
     TLS_ST_EOF_NO_NOTIFY = 1u << 7,/* transport EOF without close_notify */
     TLS_ST_CAN_WRITE = 1u << 8,    /* write would accept bytes now */
+    TLS_ST_RENEGOTIATING = 1u << 9,/* our renegotiation is not yet done or refused */
 };
 TLS_API unsigned tls_engine_status(const tls_engine *e);
 TLS_API const tls_error *tls_engine_error(const tls_engine *e);
@@ -285,66 +286,6 @@ TLS_API const char *tls_engine_alpn(const tls_engine *e);        /* NULL if none
 TLS_API const char *tls_engine_sni(const tls_engine *e);         /* server: name the client asked for */
 TLS_API bool tls_engine_session_reused(const tls_engine *e);
 TLS_API tls_bad_cert tls_engine_verify_result(const tls_engine *e);
-
-/* ---- the seed's socket API --------------------------------------------- */
-typedef struct tls_socket tls_socket;
-#define TLS_INFINITY (-1)
-
-TLS_API int tls_start(void); /* loads providers once; implicit on first use */
-TLS_API void tls_stop(void);
-
-/* connect(Socket, Options, Timeout): upgrade a connected fd (taken over on success). */
-TLS_API int tls_connect_fd(int fd, const tls_options *o, int timeout_ms, tls_socket **out,
-                           tls_error *err);
-/* connect(Host, Port, Options, Timeout). */
-TLS_API int tls_connect(const char *host, int port, const tls_options *o, int timeout_ms,
-                        tls_socket **out, tls_error *err);
-/* listen(Port, Options): port 0 picks a free port (see tls_sockname). */
-TLS_API int tls_listen(int port, const tls_options *o, tls_socket **out, tls_error *err);
-TLS_API int tls_transport_accept(tls_socket *listener, int timeout_ms, tls_socket **out,
-                                 tls_error *err);
-/* ssl_accept(Socket, Timeout): the server handshake of an accepted socket. */
-TLS_API int tls_ssl_accept(tls_socket *s, int timeout_ms, tls_error *err);
-/* ssl_accept(Socket, SslOptions, Timeout): upgrade an accepted fd. */
-TLS_API int tls_ssl_accept_fd(int fd, const tls_options *o, int timeout_ms, tls_socket **out,
-                              tls_error *err);
-
-TLS_API int tls_send(tls_socket *s, const void *data, size_t len, tls_error *err);
-/* recv(Socket, Length, Timeout): length 0 returns what is available (at most cap
- * bytes, at least 1); length > 0 returns exactly length bytes or an error.
- * Returns bytes stored or a TLS_E_* code. */
-TLS_API ssize_t tls_recv(tls_socket *s, void *buf, size_t cap, size_t length, int timeout_ms,
-                         tls_error *err);
-TLS_API int tls_close(tls_socket *s);
-typedef enum { TLS_SHUT_READ, TLS_SHUT_WRITE, TLS_SHUT_READ_WRITE } tls_shutdown_how;
-TLS_API int tls_shutdown(tls_socket *s, tls_shutdown_how how, tls_error *err);
-TLS_API int tls_renegotiate(tls_socket *s, tls_error *err);
-
-TLS_API int tls_peername(tls_socket *s, struct sockaddr_storage *addr, socklen_t *len);
-TLS_API int tls_sockname(tls_socket *s, struct sockaddr_storage *addr, socklen_t *len);
-TLS_API int tls_peercert(tls_socket *s, const uint8_t **der, size_t *len);
-TLS_API int tls_connection_info(tls_socket *s, uint16_t *version, const tls_suite_info **suite);
-TLS_API tls_engine *tls_socket_engine(tls_socket *s);
-TLS_API int tls_socket_fd(tls_socket *s);
-
-/* ---- active mode, controlling process, getopts/setopts ------------------- */
-typedef enum { TLS_MSG_DATA, TLS_MSG_CLOSED, TLS_MSG_ERROR } tls_msg_kind;
-/* The owner: receives {ssl, S, Data}, {ssl_closed, S}, {ssl_error, S, Reason}.
- * Called from the engine's helper thread. */
-typedef void (*tls_owner_fn)(tls_socket *s, tls_msg_kind kind, const uint8_t *data, size_t len,
-                             const tls_error *err, void *arg);
-#define TLS_ACTIVE_FALSE 0
-#define TLS_ACTIVE_TRUE (-1)
-#define TLS_ACTIVE_ONCE (-2)
-/* socket options: active (false|true|once|N), and the fd's own ones */
-typedef struct tls_sockopts {
-    int active;            /* TLS_ACTIVE_* or N > 0 */
-    int nodelay;           /* -1 = leave */
-    int keepalive;         /* -1 = leave */
-} tls_sockopts;
-TLS_API int tls_controlling_process(tls_socket *s, tls_owner_fn owner, void *arg);
-TLS_API int tls_getopts(tls_socket *s, tls_sockopts *out);
-TLS_API int tls_setopts(tls_socket *s, const tls_sockopts *in, tls_error *err);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "lib/pair.h"
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 #define T_MS 5000 /* generous handshake / accept timeouts: tests must not hang */
 

@@ -525,6 +525,8 @@ unsigned tls_engine_status(const tls_engine *e)
     if (e->connected_once && !(s & TLS_ST_FAILED) && !e->close_sent &&
         e->out_len - e->out_off < TLS_OUT_SOFT_LIMIT)
         s |= TLS_ST_CAN_WRITE;
+    if (e->reneg_requested)
+        s |= TLS_ST_RENEGOTIATING;
     return s;
 }
 

@@ -74,6 +74,8 @@ static int parse_alpn(tls_config *c, tls_error *err)
     return TLS_OK;
 }
 
+int tls_start(void) { return tls_algs_init() ? TLS_OK : TLS_E_INTERNAL; }
+
 int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_error *err)
 {
     tls_err_clear(err);

@@ -25,7 +25,7 @@
 
 #include <openssl/crypto.h>
 
-#include "engine.h"
+#include "err.h"
 #include "sock.h"
 
 #define MAX_MSGS_PER_TURN 16 /* then the next socket gets a turn */
@@ -73,7 +73,7 @@ typedef struct msg {
 
 static bool wants_watch(tls_socket *s)
 {
-    return !s->closed && !s->listener && s->eng && s->eng->connected_once && s->owner &&
+    return !s->closed && !s->listener && s->eng && s->handshaken && s->owner &&
            s->active != TLS_ACTIVE_FALSE && !s->closed_delivered;
 }
 

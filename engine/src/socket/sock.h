@@ -1,5 +1,9 @@
-/* The socket layer's private state, shared by api.c (blocking calls) and
- * active.c (the helper thread that delivers messages to the owner).
+/* The socket layer's private state and the functions its files share.
+ *
+ * Who calls whom (no cycles): the API files (connect.c, accept.c, io.c)
+ * call active.c, sock.c and config_cache.c; active.c calls sock.c; sock.c
+ * calls config_cache.c; all of them call the engine's public API only
+ * (tlsengine.h), never its internals. Nothing calls back up.
  *
  * Locking: `lock` guards every field below it and the engine. Lock order is
  * socket lock -> active.c's registry lock; nothing takes a socket lock while
@@ -13,9 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 #define TLS_SOCK_RBUF 16709 /* one maximal TLS record + header */
+#define TLS_SOCK_PLAIN 16384 /* one record's plaintext at most (RFC 8446 5.1) */
 
 struct tls_socket {
     _Atomic int refs;          /* the user's handle, calls in progress, the helper thread */
@@ -27,6 +32,7 @@ struct tls_socket {
     tls_config *cfg;
     tls_engine *eng;           /* NULL for listeners and before ssl_accept */
     bool listener, server;
+    bool handshaken;           /* the first handshake completed: data may flow */
     bool closed;               /* tls_close ran: fd gone */
     bool eof;                  /* transport recv returned 0 (or failed) */
     bool rd_broken, wr_broken; /* the transport failed; errnos below */
@@ -51,22 +57,73 @@ struct tls_socket {
     uint32_t reg_events;
 };
 
-/* api.c */
+/* ---- sock.c: the object ---- */
+/* A socket object over fd with one reference; sets O_NONBLOCK (remembering
+ * the old flags). tr NULL: TCP. stream: it will carry TLS (not a listener). */
+tls_socket *tls_sock_new(int fd, const tls_transport *tr, bool stream);
 void tls_sock_ref(tls_socket *s);
 void tls_sock_unref(tls_socket *s);
+/* A failed upgrade: the caller keeps its fd, in its original blocking mode. */
+void tls_sock_release_fd(tls_socket *s);
+/* The fd to poll: the transport's, or the socket's own. */
+int tls_sock_poll_fd(tls_socket *s);
+int tls_sock_apply_opt(tls_socket *s, int level, int name, int value, const char *what, tls_error *err);
+
+/* ---- sock.c: time (milliseconds, monotonic; a deadline of -1 never comes) ---- */
+int64_t tls_sock_deadline(int timeout_ms);
+int tls_sock_remaining_ms(int64_t deadline); /* -1: no deadline, 0: passed */
+
+/* ---- sock.c: addresses ---- */
+void tls_sock_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+/* IPv4 clients of a dual-stack listener appear as ::ffff:a.b.c.d: make them a.b.c.d */
+void tls_sock_unmap_v4(struct sockaddr_storage *ss, socklen_t *len);
+
+/* ---- sock.c: the pump ---- */
 /* Every step possible without blocking: flush output, pull plaintext into
  * app[] (if pull), feed buffered bytes, read the transport (if want_in).
  * Returns the poll events worth waiting for (0: nothing more can come). */
 short tls_sock_pump(tls_socket *s, bool want_in, bool pull);
+bool tls_sock_engine_failed(tls_socket *s);
 /* No more plaintext can arrive (close_notify, EOF, failure, shutdown read). */
 bool tls_sock_input_done(tls_socket *s);
+
+/* What tls_sock_drive runs the engine for. The first three read the
+ * transport (and collect plaintext into app[]); the last two only write. */
+typedef enum {
+    TLS_SOCK_UNTIL_CONNECTED,     /* the handshake is done */
+    TLS_SOCK_UNTIL_PLAINTEXT,     /* app[] holds `need` bytes */
+    TLS_SOCK_UNTIL_RENEGOTIATED,  /* our renegotiation is done or refused */
+    TLS_SOCK_UNTIL_FLUSHED,       /* the engine's output has all been sent */
+    TLS_SOCK_UNTIL_WRITABLE,      /* the engine accepts plaintext again */
+} tls_sock_goal;
+/* Pumps and waits (lock released) until the goal holds, the deadline
+ * passes or the connection ends. Lock held. */
+int tls_sock_drive(tls_socket *s, tls_sock_goal goal, size_t need, int64_t deadline, tls_error *err);
+
+/* The handshake on a fresh socket, lock held: a config for `o` unless the
+ * socket has one, an engine unless it has one, then drive to connected. */
+int tls_sock_handshake(tls_socket *s, const tls_options *o, bool server, const char *default_name,
+                       int64_t deadline, tls_error *err);
+/* tls_connect_fd and tls_ssl_accept_fd: a socket over fd, then the handshake. */
+int tls_sock_upgrade_fd(int fd, const tls_options *o, bool server, int timeout_ms, tls_socket **out,
+                        tls_error *err);
+
+/* ---- sock.c: errors ---- */
 /* The reason input ended, as an error (engine failure, closed, transport). */
 int tls_sock_end_error(tls_socket *s, tls_error *err);
-int tls_sock_apply_opt(tls_socket *s, int level, int name, int value, const char *what, tls_error *err);
+/* The transport refused our bytes (wr_errno). */
+int tls_sock_write_error(tls_socket *s, tls_error *err);
+/* code, with errno e in err->sys_errno and the sentence fmt % arg. */
+int tls_sock_errno_error(tls_error *err, int code, int e, const char *fmt, const char *arg);
 
-/* active.c: called with s->lock held. Registers or unregisters the socket
- * with the helper thread after a change of state (handshake done, setopts,
- * owner, close). */
+/* ---- config_cache.c ---- */
+/* A config for these options: a cached one (new reference) or a new one. */
+int tls_config_cache_get(const tls_options *o, bool server, tls_config **out, tls_error *err);
+
+/* ---- active.c ---- */
+/* Called with s->lock held. Registers or unregisters the socket with the
+ * helper thread after a change of state (handshake done, setopts, owner,
+ * close). */
 void tls_active_update(tls_socket *s);
 
 #endif

@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tlsengine.h"
+#include "tlsengine_socket.h"
 
 static int ctx_fd(void *ctx) { return (int)(intptr_t)ctx; }
 
