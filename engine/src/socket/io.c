@@ -31,8 +31,9 @@ static int enter(tls_socket *s, const char *fn, tls_error *err)
         return tls_err_set(err, TLS_E_CLOSED, -1, "%s: the socket is closed", fn);
     }
     if (!s->eng || !s->handshaken) {
-        int rc = s->eng && tls_sock_engine_failed(s) ? tls_sock_end_error(s, err)
-                                            : tls_err_set(err, TLS_E_STATE, -1, "%s before the handshake", fn);
+        int rc = s->eng && tls_sock_engine_failed(s)
+                     ? tls_sock_end_error(s, err)
+                     : tls_err_set(err, TLS_E_STATE, -1, "%s before the handshake", fn);
         pthread_mutex_unlock(&s->lock);
         tls_sock_unref(s);
         return rc;
@@ -139,7 +140,8 @@ int tls_renegotiate(tls_socket *s, tls_error *err)
     rc = tls_engine_renegotiate(s->eng);
     if (rc == TLS_E_STATE) {
         rc = tls_err_set(err, TLS_E_STATE, -1,
-                         "tls_renegotiate: not possible now (a handshake is running, or the connection is closing)");
+                         "tls_renegotiate: not possible now (a handshake is running, "
+                         "or the connection is closing)");
     } else if (rc != TLS_OK) {
         rc = tls_sock_end_error(s, err);
     } else {
