@@ -338,6 +338,12 @@ static bool engine_to_net(shim_conn *c)
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 break;
             int e = n < 0 ? errno : EPIPE;
+            if (c->send >= SEND_NOTIFYING && (tls_engine_status(c->eng) & TLS_ST_PEER_CLOSED)) {
+                /* the peer closed after its close_notify and before ours
+                 * (RFC 5246 lets it): the program had finished, nothing lost */
+                conn_finish(c);
+                return false;
+            }
             conn_fail(c, e, "network: %s", strerror(e));
             return false;
         }
@@ -407,34 +413,20 @@ static bool advance(shim_conn *c)
     unsigned st = tls_engine_status(c->eng);
     if ((st & TLS_ST_WRITE_CLOSED) && c->send < SEND_NOTIFYING)
         c->send = SEND_NOTIFYING;
-    /* Up to TLS 1.2 a close_notify must be answered at once and the
-     * connection is over (RFC 5246 7.2.1): answer, drop what the program has
-     * not sent yet. TLS 1.3 allows half-close: the program may keep writing
-     * until it closes or shuts down its end. */
-    bool full_close = (st & TLS_ST_PEER_CLOSED) && c->phase == PHASE_OPEN &&
-                      tls_engine_version(c->eng) <= TLS_TLS12;
-    if (full_close && c->send < SEND_NOTIFYING) {
-        c->app_in_len = 0;
-        queue_close_notify(c);
-        engine_to_net(c);
-        if (c->phase == PHASE_DEAD)
-            return false;
-        st = tls_engine_status(c->eng);
-    }
     if (c->phase == PHASE_HANDSHAKE && c->net_eof && c->net_in_len == 0) {
         conn_fail(c, 0, "handshake failed: the peer closed the connection");
         return false;
     }
-    /* the peer is done sending: once the program has everything, it reads EOF */
+    /* The peer is done sending: once the program has everything, it reads
+     * EOF. A close_notify ends the peer's direction only, at every version:
+     * the program may go on writing until it closes or shuts down
+     * its end; our close_notify follows then. TLS 1.3 says so (RFC 8446
+     * 6.1); for TLS 1.2 and older, RFC 5246 7.2.1 asks for an immediate
+     * reply, but OpenSSL leaves the reply to the program (SSL_shutdown), and
+     * the programs built on it half-close this way. */
     if (c->recv == RECV_ENDED && c->app_out_len == 0 && c->app_fd >= 0) {
         shim_real.shutdown(c->app_fd, SHUT_WR);
         c->recv = RECV_DONE;
-    }
-    /* TLS <= 1.2 closed by the peer: once the program has everything, the
-     * connection is gone, as a TCP connection closed by its peer */
-    if (full_close && c->send == SEND_SHUT && (c->recv == RECV_DONE || c->app_fd < 0)) {
-        conn_finish(c);
-        return false;
     }
     /* the program's end is done both ways: close ours */
     if (c->app_fd >= 0 && c->send >= SEND_LAST && (c->recv == RECV_DONE || c->app_gone))

@@ -263,6 +263,7 @@ def close_everything_spares_shim():
         try: os.close(i)
         except OSError: pass
     d = http(s)
+    s.close() # s_server (one connection at a time) waits for our close, as it would over TCP
     s3 = socket.socket(); s3.connect(("127.0.0.1", WWW))   # and new connections still work
     res("close_everything_spares_shim", http_ok(d) and http_ok(http(s3)), "reply %r" % d[:40])
 
@@ -274,6 +275,7 @@ def fork_child_uses_parent_helper():
         try:
             os.close(r)
             ok1 = http_ok(http(s))            # through the parent's helper
+            s.close()                         # the last copy: s_server waits for it
             s2 = socket.socket(); s2.connect(("127.0.0.1", WWW))
             ok2 = http_ok(http(s2))           # the child's own helper
             os.write(w, b"%d%d" % (ok1, ok2))
@@ -297,7 +299,9 @@ def fork_with_threads():
         if pid == 0:
             ok = False
             try:
-                s = socket.socket(); s.connect(("127.0.0.1", WWW)); ok = http_ok(http(s))
+                # not s_server: it waits for the close of a spinning thread's
+                # connection, and this child holds a copy of it until it exits
+                s = socket.socket(); s.connect(("127.0.0.1", ECHO)); ok = echo(s, b"f" * 999) == b"f" * 999
             finally:
                 os._exit(0 if ok else 1)
         _, st = os.waitpid(pid, 0)
