@@ -108,7 +108,7 @@ static int parse_groups(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *o
     hs->n_peer_groups = 0;
     while (tls_rd_left(&list)) {
         uint16_t g = tls_rd_u16(&list);
-        if (tls_hs_group_ours(g) && hs->n_peer_groups < TLS_HS_MAX_PEER_GROUPS)
+        if (tls_hs_group_ours(g) && !tls_hs_listed(hs->peer_groups, hs->n_peer_groups, g) && hs->n_peer_groups < TLS_HS_MAX_PEER_GROUPS)
             hs->peer_groups[hs->n_peer_groups++] = g;
     }
     hs->peer_sent_groups = true;

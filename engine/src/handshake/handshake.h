@@ -169,7 +169,7 @@ struct tls_hs {
     /* TLS 1.3 */
     bool tls13;
     bool hrr;                      /* a HelloRetryRequest was sent / received */
-    uint8_t key_share[160];        /* our public share */
+    uint8_t key_share[1024];       /* our public share (ffdhe8192 at most) */
     size_t key_share_len;
     uint8_t legacy_session_id[32]; /* client: sent; server: echoed */
     size_t legacy_session_id_len;
@@ -202,6 +202,7 @@ bool tls_hs_transcript_to_message_hash(tls_engine *e, size_t ch1_len); /* RFC 84
 void tls_hs_take_resumed_peer_cert(tls_engine *e);  /* the resumed session's peer certificate */
 
 /* negotiate.c */
+bool tls_hs_listed(const uint16_t *list, size_t n, uint16_t v);
 int tls_hs_read_sigalgs(tls_engine *e, tls_rd list);            /* into hs->peer_sigalgs */
 void tls_hs_put_sigalgs(tls_wr *w);                             /* our schemes, as a list */
 bool tls_ch_offers_suite(const tls_client_hello *ch, uint16_t id);

@@ -248,7 +248,9 @@ static int check_secure_renegotiation(tls_engine *e, const tls_client_hello *ch)
     return TLS_OK;
 }
 
-/* The version for a TLS <= 1.2 handshake; 0 after an alert. */
+/* The version for a TLS <= 1.2 handshake; 0 after an alert. A
+ * legacy_version above TLS 1.2 ((3,4), (4,1), (254,254)...) asks for the
+ * best we have (RFC 5246 E.1, RFC 8446 D.2). */
 static uint16_t choose_version12(tls_engine *e, tls_client_hello *ch)
 {
     tls_config *c = e->cfg;
@@ -270,7 +272,7 @@ static uint16_t choose_version12(tls_engine *e, tls_client_hello *ch)
         offered = best;
     }
     e->hs->client_version = offered;
-    if ((offered >> 8) != 3 || offered < c->min_version) {
+    if (offered < TLS_SSL3 || offered < c->min_version) {
         FAIL(e, TLS_ALERT_PROTOCOL_VERSION, "the client offers at most %s, we need at least %s",
              tls_version_name(offered), tls_version_name(c->min_version));
         return 0;
@@ -283,8 +285,9 @@ static uint16_t choose_version12(tls_engine *e, tls_client_hello *ch)
         }
         return e->version;
     }
-    if (ch->scsv_fallback && version < top) {
-        /* RFC 7507: the client retried with a lower version although we could do better */
+    if (ch->scsv_fallback && version < c->max_version) {
+        /* RFC 7507: the client retried with a lower version although we could
+         * do better (TLS 1.3 included: our best is what counts) */
         FAIL(e, TLS_ALERT_INAPPROPRIATE_FALLBACK, "fallback to %s refused (TLS_FALLBACK_SCSV)",
              tls_version_name(version));
         return 0;
@@ -299,6 +302,10 @@ int tls_hs_client_hello(tls_engine *e, tls_rd *r)
     int rc = parse_client_hello(e, r, &ch);
     if (rc)
         return rc;
+    /* a client that knows supported_versions sends legacy_version 0x0303;
+     * SSL 3.0 or below there is refused, as OpenSSL does (RFC 8446 4.1.2) */
+    if (ch.has_versions && ch.version <= TLS_SSL3)
+        return FAIL(e, TLS_ALERT_PROTOCOL_VERSION, "legacy_version 0x%04x with supported_versions", ch.version);
     /* TLS 1.3 when the client lists it in supported_versions (RFC 8446 4.2.1) */
     if (!e->connected_once && e->cfg->max_version >= TLS_TLS13 && lists_version(&ch, TLS_TLS13)) {
         memcpy(e->client_random, ch.random, 32);

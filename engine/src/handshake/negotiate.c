@@ -7,8 +7,17 @@
 #include "kex.h"
 #include "sig.h"
 
+bool tls_hs_listed(const uint16_t *list, size_t n, uint16_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
 /* best first */
-static const uint16_t our_groups[] = {TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1};
+static const uint16_t our_groups[] = {TLS_GROUP_X25519, TLS_GROUP_SECP256R1, TLS_GROUP_SECP384R1,
+                                     TLS_GROUP_FFDHE2048};
 
 const uint16_t *tls_hs_groups(size_t *n)
 {
@@ -18,10 +27,7 @@ const uint16_t *tls_hs_groups(size_t *n)
 
 bool tls_hs_group_ours(uint16_t group)
 {
-    for (size_t i = 0; i < sizeof our_groups / sizeof *our_groups; i++)
-        if (our_groups[i] == group)
-            return true;
-    return false;
+    return tls_hs_listed(our_groups, sizeof our_groups / sizeof *our_groups, group);
 }
 
 /* Finds the peer's key share for `group` in a validated share list. */
@@ -61,15 +67,14 @@ uint16_t tls_hs_pick_group(const tls_hs *hs, uint16_t version, tls_rd shares, bo
     for (size_t i = 0; i < sizeof our_groups / sizeof *our_groups; i++) {
         if (version < TLS_TLS13 && our_groups[i] >= TLS_GROUP_FFDHE2048)
             continue; /* finite-field groups are not ECDHE curves */
-        for (size_t j = 0; j < hs->n_peer_groups; j++)
-            if (hs->peer_groups[j] == our_groups[i])
-                return our_groups[i];
+        if (tls_hs_listed(hs->peer_groups, hs->n_peer_groups, our_groups[i]))
+            return our_groups[i];
     }
     return 0;
 }
 
-/* Keeps the peer's schemes that we know, in its order: a list of any length
- * parses. A list of only unknown schemes keeps one 0 (matches nothing) so
+/* Keeps the peer's schemes that we know, once each, in its order: a list of
+ * any length parses. A list of only unknown schemes keeps one 0 (matches nothing) so
  * that it does not read as "no list" (RFC 5246's SHA-1 default). */
 int tls_hs_read_sigalgs(tls_engine *e, tls_rd list)
 {
@@ -82,7 +87,8 @@ int tls_hs_read_sigalgs(tls_engine *e, tls_rd list)
     while (tls_rd_left(&list)) {
         uint16_t a = tls_rd_u16(&list);
         for (size_t i = 0; i < n_ours; i++)
-            if (ours[i] == a && hs->n_peer_sigalgs < TLS_HS_MAX_PEER_SIGALGS)
+            if (ours[i] == a && !tls_hs_listed(hs->peer_sigalgs, hs->n_peer_sigalgs, a) &&
+                hs->n_peer_sigalgs < TLS_HS_MAX_PEER_SIGALGS)
                 hs->peer_sigalgs[hs->n_peer_sigalgs++] = a;
     }
     if (!hs->n_peer_sigalgs)

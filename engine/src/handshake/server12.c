@@ -43,25 +43,30 @@ static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, 
     return NULL;
 }
 
-static bool try_resume(tls_engine *e, const tls_client_hello *ch, uint16_t version)
+/* 1: the session the client names is resumed; 0: a full handshake; < 0: failed. */
+static int try_resume(tls_engine *e, const tls_client_hello *ch, uint16_t version)
 {
     tls_hs *hs = e->hs;
     tls_config *c = e->cfg;
     if (!c->opts.reuse_sessions || !ch->session_id.len || e->connected_once)
-        return false;
+        return 0;
     if (!tls_cache_get_by_id(&c->cache, ch->session_id.p, ch->session_id.len, &hs->resume))
-        return false;
+        return 0;
     hs->have_resume = true;
+    /* RFC 7627 5.3: a session with the extended master secret is not resumed
+     * without it (abort); one without it is not resumed with it (full) */
+    if (hs->resume.ems && !hs->peer_ems)
+        return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "resumption of an extended_master_secret session without it");
     const tls_suite *s = tls_suite_by_id(hs->resume.suite);
-    /* RFC 7627 5.3: no abbreviated handshake when EMS use differs */
-    if (!s || !tls_ch_offers_suite(ch, hs->resume.suite) || hs->resume.version != version || hs->resume.ems != hs->peer_ems)
-        return false;
+    if (!s || !tls_ch_offers_suite(ch, hs->resume.suite) || hs->resume.version != version ||
+        hs->resume.ems != hs->peer_ems)
+        return 0;
     if (c->opts.reuse_session &&
         !c->opts.reuse_session(hs->resume.id, hs->resume.id_len, hs->resume.peer_cert,
                                hs->resume.peer_cert_len, 0, &s->info, c->opts.reuse_session_arg))
-        return false;
+        return 0;
     e->suite = s;
-    return true;
+    return 1;
 }
 
 static bool send_server_hello(tls_engine *e)
@@ -177,8 +182,10 @@ int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t versi
     if (version == TLS_SSL3)
         hs->peer_ems = hs->peer_etm = false;
 
-
-    if (try_resume(e, ch, version)) {
+    int resume = try_resume(e, ch, version);
+    if (resume < 0)
+        return resume;
+    if (resume) {
         e->reused = true;
         e->ems = hs->resume.ems;
         e->etm = hs->peer_etm && tls_cipher_desc_get(e->suite->cipher)->kind == TLS_CIPHER_CBC;
