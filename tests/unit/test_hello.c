@@ -405,3 +405,39 @@ Test(hello, ems_session_not_resumed_without_ems)
     tls_config_free(cc);
     tls_config_free(sc);
 }
+
+/* ---- RFC 8446 4.2.10: early_data only in the first ClientHello ---- */
+
+static void hello13_without_share(hello *h, const uint16_t *suites, bool early_data, bool share)
+{
+    static const uint16_t v13[] = {TLS_TLS13};
+    static const uint16_t groups[] = {23, 29};
+    hello_init(h, TLS_TLS12, suites, 1);
+    ext_versions(h, v13, 1);
+    ext_u16_list(h, TLS_EXT_SUPPORTED_GROUPS, 2, groups, 2, 0);
+    ext_sigalgs(h);
+    if (share)
+        ext_x25519_share(h);
+    else
+        ext(h, TLS_EXT_KEY_SHARE, "\0\0", 2); /* an empty list: HelloRetryRequest */
+    if (early_data)
+        ext(h, TLS_EXT_EARLY_DATA, NULL, 0);
+}
+
+Test(hello, early_data_in_the_second_client_hello_is_illegal_parameter)
+{
+    static const uint16_t suites[] = {TLS13_AES128_GCM};
+    tls_config *c = server_config(ALL_VERSIONS, false);
+    tls_engine *s;
+    cr_assert_eq(tls_engine_new(c, NULL, &s, NULL), TLS_OK);
+    hello h;
+    hello13_without_share(&h, suites, true, false);
+    tls_wr msg = hello_message(&h);
+    answer a = ask(s, &msg);
+    cr_assert(a.server_hello && a.alert < 0, "a HelloRetryRequest, not alert %d", a.alert);
+    hello13_without_share(&h, suites, true, true);
+    msg = hello_message(&h);
+    cr_assert_eq(ask(s, &msg).alert, TLS_ALERT_ILLEGAL_PARAMETER);
+    tls_engine_free(s);
+    tls_config_free(c);
+}

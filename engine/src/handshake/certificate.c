@@ -50,9 +50,7 @@ bool tls_hs_send_certificate12(tls_engine *e, bool with_chain)
     for (size_t i = 0; with_chain && i < e->cfg->cred.n; i++)
         tls_wr_vec(&w, 3, e->cfg->cred.der[i], e->cfg->cred.der_len[i]);
     tls_wr_end_vec(&w, at, 3);
-    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE, &w);
-    tls_wr_free(&w);
-    return ok;
+    return tls_hs_send_built(e, TLS_HS_CERTIFICATE, &w);
 }
 
 int tls_hs_parse_certificate(tls_engine *e, const uint8_t *body, size_t len)
@@ -203,8 +201,7 @@ int tls_hs_send_certificate13(tls_engine *e, bool server, const uint8_t *context
         tls_wr_u16(&w, 0); /* no per-certificate extensions */
     }
     tls_wr_end_vec(&w, at, 3);
-    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE, &w);
-    tls_wr_free(&w);
+    bool ok = tls_hs_send_built(e, TLS_HS_CERTIFICATE, &w);
     if (!ok)
         return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "Certificate");
     if (!have)
@@ -220,14 +217,15 @@ int tls_hs_send_certificate13(tls_engine *e, bool server, const uint8_t *context
     w = tls_wr_dynamic(600);
     tls_wr_u16(&w, scheme);
     tls_wr_vec(&w, 2, sig, sig_len);
-    ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE_VERIFY, &w);
-    tls_wr_free(&w);
+    ok = tls_hs_send_built(e, TLS_HS_CERTIFICATE_VERIFY, &w);
     return ok ? TLS_OK : tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "CertificateVerify");
 }
 
-int tls_hs_check_certificate_verify13(tls_engine *e, tls_rd *r, bool from_server)
+/* The peer's TLS 1.3 CertificateVerify, either role; then its Finished. */
+int tls13_certificate_verify_in(tls_engine *e, tls_rd *r)
 {
     tls_hs *hs = e->hs;
+    bool from_server = !e->server;
     uint16_t scheme = tls_rd_u16(r);
     tls_rd sig = tls_rd_vec(r, 2, 1, 0xffff);
     if (r->bad || !tls_rd_done(r))
@@ -240,5 +238,6 @@ int tls_hs_check_certificate_verify13(tls_engine *e, tls_rd *r, bool from_server
     if (!clen || !tls_sig_verify(hs->peer_key, scheme, content, clen, sig.p, sig.len))
         return FAIL(e, TLS_ALERT_DECRYPT_ERROR, "the %s's CertificateVerify signature does not verify",
                     from_server ? "server" : "client");
+    hs->state = from_server ? HS13_C_WAIT_FINISHED : HS13_S_WAIT_FINISHED;
     return TLS_OK;
 }

@@ -303,8 +303,7 @@ static int send_certificate_verify(tls_engine *e)
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "signing CertificateVerify");
     }
     tls_wr_vec(&w, 2, sig, sig_len);
-    ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE_VERIFY, &w);
-    tls_wr_free(&w);
+    ok = tls_hs_send_built(e, TLS_HS_CERTIFICATE_VERIFY, &w);
     return ok ? TLS_OK : tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "CertificateVerify");
 }
 

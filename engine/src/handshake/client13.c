@@ -158,14 +158,6 @@ int tls13_client_certificate(tls_engine *e, tls_rd *r)
     return TLS_OK;
 }
 
-int tls13_client_certificate_verify(tls_engine *e, tls_rd *r)
-{
-    int rc = tls_hs_check_certificate_verify13(e, r, true);
-    if (!rc)
-        e->hs->state = HS13_C_WAIT_FINISHED;
-    return rc;
-}
-
 int tls13_client_finished(tls_engine *e, tls_rd *r)
 {
     tls_hs *hs = e->hs;

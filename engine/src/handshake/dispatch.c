@@ -118,14 +118,14 @@ static const transition client13[] = {
     {HS13_C_WAIT_CERT_CR, TLS_HS_CERTIFICATE_REQUEST, tls13_client_certificate_request},
     {HS13_C_WAIT_CERT_CR, TLS_HS_CERTIFICATE, tls13_client_certificate},
     {HS13_C_WAIT_CERT, TLS_HS_CERTIFICATE, tls13_client_certificate},
-    {HS13_C_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, tls13_client_certificate_verify},
+    {HS13_C_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, tls13_certificate_verify_in},
     {HS13_C_WAIT_FINISHED, TLS_HS_FINISHED, tls13_client_finished},
 };
 static const transition server13[] = {
     {HS13_S_WAIT_CH2, TLS_HS_CLIENT_HELLO, tls_hs_client_hello2},
     {HS13_S_WAIT_CERT, TLS_HS_CERTIFICATE, tls13_server_certificate},
     {HS13_S_WAIT_CERT, TLS_HS_FINISHED, tls13_server_finished_without_cert},
-    {HS13_S_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, tls13_server_certificate_verify},
+    {HS13_S_WAIT_CV, TLS_HS_CERTIFICATE_VERIFY, tls13_certificate_verify_in},
     {HS13_S_WAIT_FINISHED, TLS_HS_FINISHED, tls13_server_finished},
 };
 #define TABLE(t) {t, sizeof t / sizeof *t}

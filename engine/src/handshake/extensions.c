@@ -122,10 +122,7 @@ static int write_groups(tls_engine *e, tls_ext_msg msg, tls_wr *w)
         return 0;
     size_t n;
     const uint16_t *groups = tls_hs_groups(&n);
-    size_t b = tls_wr_begin_vec(w, 2);
-    for (size_t i = 0; i < n; i++)
-        tls_wr_u16(w, groups[i]);
-    tls_wr_end_vec(w, b, 2);
+    tls_hs_put_list16(w, groups, n);
     return 1;
 }
 

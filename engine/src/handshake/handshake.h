@@ -192,6 +192,7 @@ typedef int (*tls_hs_handler)(tls_engine *e, tls_rd *msg);
 
 /* transcript.c */
 bool tls_hs_send_msg(tls_engine *e, uint8_t type, const tls_wr *body);
+bool tls_hs_send_built(tls_engine *e, uint8_t type, tls_wr *w); /* and frees w */
 void tls_hs_trace(tls_hs *hs, uint8_t type, bool from_server);
 int tls_hs_derive_keys(tls_engine *e);           /* master secret known: make the pending states */
 bool tls_hs_send_ccs_finished(tls_engine *e);
@@ -204,6 +205,7 @@ void tls_hs_take_resumed_peer_cert(tls_engine *e);  /* the resumed session's pee
 /* negotiate.c */
 bool tls_hs_listed(const uint16_t *list, size_t n, uint16_t v);
 int tls_hs_read_sigalgs(tls_engine *e, tls_rd list);            /* into hs->peer_sigalgs */
+void tls_hs_put_list16(tls_wr *w, const uint16_t *v, size_t n); /* a <2..2^16-2> list */
 void tls_hs_put_sigalgs(tls_wr *w);                             /* our schemes, as a list */
 bool tls_ch_offers_suite(const tls_client_hello *ch, uint16_t id);
 const uint16_t *tls_hs_groups(size_t *n);         /* ours, best first */
@@ -226,7 +228,7 @@ int tls_hs_parse_certificate(tls_engine *e, const uint8_t *body, size_t len);
 int tls_hs_parse_certificate13(tls_engine *e, tls_rd *r, const uint8_t *want_ctx, size_t want_len);
 int tls_hs_verify_peer(tls_engine *e);           /* peer chain -> verify_fun; fails the engine */
 int tls_hs_send_certificate13(tls_engine *e, bool server, const uint8_t *context, size_t ctx_len);
-int tls_hs_check_certificate_verify13(tls_engine *e, tls_rd *r, bool from_server);
+int tls13_certificate_verify_in(tls_engine *e, tls_rd *r); /* the peer's, either role */
 int tls_hs_no_client_certificate(tls_engine *e, int alert); /* fail_if_no_peer_cert */
 
 /* common13.c: TLS 1.3 steps both roles take */
@@ -277,7 +279,6 @@ int tls13_client_server_hello(tls_engine *e, const tls_server_hello *sh);
 int tls13_client_encrypted_extensions(tls_engine *e, tls_rd *r);
 int tls13_client_certificate_request(tls_engine *e, tls_rd *r);
 int tls13_client_certificate(tls_engine *e, tls_rd *r);
-int tls13_client_certificate_verify(tls_engine *e, tls_rd *r);
 int tls13_client_finished(tls_engine *e, tls_rd *r);
 
 /* server13.c */
@@ -285,7 +286,6 @@ int tls13_server_start(tls_engine *e, tls_client_hello *ch);
 int tls13_server_client_hello2(tls_engine *e, tls_client_hello *ch);
 int tls13_server_certificate(tls_engine *e, tls_rd *r);
 int tls13_server_finished_without_cert(tls_engine *e, tls_rd *r);
-int tls13_server_certificate_verify(tls_engine *e, tls_rd *r);
 int tls13_server_finished(tls_engine *e, tls_rd *r);
 
 /* post13.c */

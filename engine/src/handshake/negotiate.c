@@ -97,14 +97,19 @@ int tls_hs_read_sigalgs(tls_engine *e, tls_rd list)
     return TLS_OK;
 }
 
+void tls_hs_put_list16(tls_wr *w, const uint16_t *v, size_t n)
+{
+    size_t b = tls_wr_begin_vec(w, 2);
+    for (size_t i = 0; i < n; i++)
+        tls_wr_u16(w, v[i]);
+    tls_wr_end_vec(w, b, 2);
+}
+
 void tls_hs_put_sigalgs(tls_wr *w)
 {
     size_t n;
     const uint16_t *schemes = tls_sig_schemes(&n);
-    size_t b = tls_wr_begin_vec(w, 2);
-    for (size_t i = 0; i < n; i++)
-        tls_wr_u16(w, schemes[i]);
-    tls_wr_end_vec(w, b, 2);
+    tls_hs_put_list16(w, schemes, n);
 }
 
 bool tls_ch_offers_suite(const tls_client_hello *ch, uint16_t id)

@@ -78,12 +78,11 @@ static bool send_server_hello(tls_engine *e)
     tls_wr_u16(&w, e->suite->info.id);
     tls_wr_u8(&w, 0);
     size_t ext = w.len;
-    bool ok = tls_ext_write(e, EXT_IN_SH, &w) == TLS_OK;
+    if (tls_ext_write(e, EXT_IN_SH, &w) != TLS_OK)
+        w.bad = true; /* not sent, only freed */
     if (w.len == ext + 2)
         w.len = ext; /* no extensions: leave the block out (SSL 3.0 peers) */
-    ok = ok && !w.bad && tls_hs_send_msg(e, TLS_HS_SERVER_HELLO, &w);
-    tls_wr_free(&w);
-    return ok;
+    return tls_hs_send_built(e, TLS_HS_SERVER_HELLO, &w);
 }
 
 static int send_server_key_exchange(tls_engine *e)
@@ -159,9 +158,7 @@ static bool send_certificate_request(tls_engine *e)
         OPENSSL_free(der);
     }
     tls_wr_end_vec(&w, at, 2);
-    bool ok = !w.bad && tls_hs_send_msg(e, TLS_HS_CERTIFICATE_REQUEST, &w);
-    tls_wr_free(&w);
-    return ok;
+    return tls_hs_send_built(e, TLS_HS_CERTIFICATE_REQUEST, &w);
 }
 
 int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t version)

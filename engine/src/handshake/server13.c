@@ -23,9 +23,9 @@ static bool send_hello13(tls_engine *e, bool retry)
     tls_wr_vec(&w, 1, hs->legacy_session_id, hs->legacy_session_id_len);
     tls_wr_u16(&w, e->suite->info.id);
     tls_wr_u8(&w, 0);
-    bool ok = tls_ext_write(e, retry ? EXT_IN_HRR : EXT_IN_SH13, &w) == TLS_OK;
-    ok = ok && !w.bad && tls_hs_send_msg(e, TLS_HS_SERVER_HELLO, &w);
-    tls_wr_free(&w);
+    if (tls_ext_write(e, retry ? EXT_IN_HRR : EXT_IN_SH13, &w) != TLS_OK)
+        w.bad = true; /* not sent, only freed */
+    bool ok = tls_hs_send_built(e, TLS_HS_SERVER_HELLO, &w);
     if (ok && !hs->compat_ccs_sent && hs->legacy_session_id_len) {
         static const uint8_t ccs = 1; /* middlebox compatibility, once (RFC 8446 D.4) */
         ok = tls_engine_send_record(e, TLS_CT_CCS, &ccs, 1);
@@ -86,10 +86,9 @@ static bool send_certificate_request13(tls_engine *e)
 {
     tls_wr w = tls_wr_dynamic(256);
     tls_wr_u8(&w, 0); /* empty certificate_request_context */
-    bool ok = tls_ext_write(e, EXT_IN_CR, &w) == TLS_OK && !w.bad &&
-              tls_hs_send_msg(e, TLS_HS_CERTIFICATE_REQUEST, &w);
-    tls_wr_free(&w);
-    return ok;
+    if (tls_ext_write(e, EXT_IN_CR, &w) != TLS_OK)
+        w.bad = true; /* not sent, only freed */
+    return tls_hs_send_built(e, TLS_HS_CERTIFICATE_REQUEST, &w);
 }
 
 /* ServerHello .. Finished, with the client's share for hs->group in ch. */
@@ -122,9 +121,9 @@ static int server_flight(tls_engine *e, tls_client_hello *ch)
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "handshake keys");
 
     tls_wr w = tls_wr_dynamic(256);
-    bool ok = tls_ext_write(e, EXT_IN_EE, &w) == TLS_OK && !w.bad &&
-              tls_hs_send_msg(e, TLS_HS_ENCRYPTED_EXTENSIONS, &w);
-    tls_wr_free(&w);
+    if (tls_ext_write(e, EXT_IN_EE, &w) != TLS_OK)
+        w.bad = true; /* not sent, only freed */
+    bool ok = tls_hs_send_built(e, TLS_HS_ENCRYPTED_EXTENSIONS, &w);
     if (!ok)
         return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "EncryptedExtensions");
 
@@ -179,6 +178,8 @@ int tls13_server_start(tls_engine *e, tls_client_hello *ch)
         return FAIL(e, TLS_ALERT_MISSING_EXTENSION, "TLS 1.3 ClientHello without key_share or supported_groups");
     if (!share_list(ch->key_share, &ch->key_share))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed key_share");
+    if (ch->has_early_data) /* never accepted: core skips its records (RFC 8446 4.2.10) */
+        tls_engine_reject_early_data(e);
 
     /* suite: our preference among the client's TLS 1.3 suites */
     const tls_suite *s = NULL;
@@ -222,6 +223,8 @@ int tls13_server_client_hello2(tls_engine *e, tls_client_hello *ch)
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the second ClientHello changed legacy_session_id");
     if (!tls_ch_offers_suite(ch, e->suite->info.id))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the second ClientHello dropped the chosen suite");
+    if (ch->has_early_data) /* RFC 8446 4.2.10 */
+        return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "early_data in the second ClientHello");
     tls_rd peer;
     if (!share_list(ch->key_share, &ch->key_share) || !tls_hs_find_share(ch->key_share, hs->group, &peer))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the second ClientHello has no share for group %u", hs->group);
@@ -246,14 +249,6 @@ int tls13_server_certificate(tls_engine *e, tls_rd *r)
     hs->client_sent_cert = true;
     hs->state = HS13_S_WAIT_CV;
     return TLS_OK;
-}
-
-int tls13_server_certificate_verify(tls_engine *e, tls_rd *r)
-{
-    int rc = tls_hs_check_certificate_verify13(e, r, false);
-    if (!rc)
-        e->hs->state = HS13_S_WAIT_FINISHED;
-    return rc;
 }
 
 int tls13_server_finished_without_cert(tls_engine *e, tls_rd *r)

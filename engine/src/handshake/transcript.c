@@ -28,6 +28,14 @@ bool tls_hs_send_msg(tls_engine *e, uint8_t type, const tls_wr *body)
     return tls_engine_send_record(e, TLS_CT_HANDSHAKE, e->hs->transcript.p + at, 4 + body->len);
 }
 
+/* Sends the message built in w, unless building it failed; frees w. */
+bool tls_hs_send_built(tls_engine *e, uint8_t type, tls_wr *w)
+{
+    bool ok = !w->bad && tls_hs_send_msg(e, type, w);
+    tls_wr_free(w);
+    return ok;
+}
+
 /* Replaces ClientHello1 in the transcript with message_hash (RFC 8446 4.4.1). */
 bool tls_hs_transcript_to_message_hash(tls_engine *e, size_t ch1_len)
 {
