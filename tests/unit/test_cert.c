@@ -14,10 +14,11 @@
 
 #include "cert.h"
 #include "err.h"
+#include "lib/pair.h"
 
 /* ---- the PKI -------------------------------------------------------------- */
 
-static char pki_dir[1024];
+static char pki_path[1024];
 static char pki_tmp[1024]; /* set when we generated it and must remove it */
 
 static bool find_gen(char *out, size_t len)
@@ -42,7 +43,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
     (void)set;
     const char *env = getenv("PKI");
     if (env && *env) {
-        snprintf(pki_dir, sizeof pki_dir, "%s", env);
+        snprintf(pki_path, sizeof pki_path, "%s", env);
     } else {
         char gen[PATH_MAX];
         if (!find_gen(gen, sizeof gen)) {
@@ -60,10 +61,10 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
             fprintf(stderr, "test_cert: %s failed\n", cmd);
             exit(1);
         }
-        snprintf(pki_dir, sizeof pki_dir, "%s", pki_tmp);
+        snprintf(pki_path, sizeof pki_path, "%s", pki_tmp);
     }
     /* forked test processes see it too */
-    setenv("TLSSHIM_TEST_PKI", pki_dir, 1);
+    setenv("TLSSHIM_TEST_PKI", pki_path, 1);
 }
 
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
@@ -83,7 +84,7 @@ static const char *P(const char *name)
     static char bufs[8][PATH_MAX];
     static int next;
     char *b = bufs[next++ % 8];
-    const char *dir = pki_dir[0] ? pki_dir : getenv("TLSSHIM_TEST_PKI");
+    const char *dir = pki_path[0] ? pki_path : getenv("TLSSHIM_TEST_PKI");
     cr_assert(dir && strlen(dir) < 1024, "no PKI directory");
     cr_assert(dir, "no PKI directory");
     snprintf(b, PATH_MAX, "%.1000s/%.200s", dir, name);
@@ -342,7 +343,7 @@ Test(cert_load, missing_files)
     snprintf(want, sizeof want, "keyfile %s: No such file or directory", o.keyfile);
     cr_assert_str_eq(e.detail, want);
 
-    o.certfile = pki_dir[0] ? pki_dir : getenv("TLSSHIM_TEST_PKI"); /* a directory */
+    o.certfile = pki_path[0] ? pki_path : getenv("TLSSHIM_TEST_PKI"); /* a directory */
     o.keyfile = NULL;
     cr_assert_eq(tls_cred_load(&o, &c, &e), TLS_E_CONFIG);
     snprintf(want, sizeof want, "certfile %s: Is a directory", o.certfile);
@@ -1403,4 +1404,51 @@ Test(cert_ca, config_with_verify_peer_and_no_ca)
     o.keyfile = P("server.key");
     cr_assert_eq(tls_config_new(&o, true, &c, &e), TLS_OK, "server: %s", e.detail);
     tls_config_free(c);
+}
+
+/* ---- through a handshake ------------------------------------------------------ */
+
+/* A server on `certfile` (at level 0, so that it may serve a weak leaf) and a
+ * verifying client with `depth` and `level`; returns the client's verdict:
+ * TLS_BAD_CERT_NONE when the handshake went through. */
+static tls_bad_cert handshake_verdict(const char *certfile, const char *keyfile, int depth, int level)
+{
+    tls_options so, co;
+    tls_options_init(&so);
+    so.certfile = P(certfile);
+    so.keyfile = P(keyfile);
+    so.security_level = 0;
+    tls_options_init(&co);
+    co.verify = TLS_VERIFY_PEER;
+    co.cacertfile = P("ca.pem");
+    co.depth = depth;
+    co.security_level = level;
+    tls_config *sc = cfg_or_die(&so, true), *cc = cfg_or_die(&co, false);
+    tls_engine *c, *s;
+    cr_assert_eq(tls_engine_new(cc, "localhost", &c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
+    bool ok = pair_handshake(c, s);
+    tls_bad_cert verdict = tls_engine_verify_result(c);
+    if (!ok) {
+        cr_assert_neq(verdict, TLS_BAD_CERT_NONE, "failed, but not on the certificate: %s",
+                      tls_engine_error(c)->detail);
+        cr_assert_eq(tls_engine_error(s)->code, TLS_E_ALERT_RECEIVED, "the server hears why");
+    }
+    tls_engine_free(c);
+    tls_engine_free(s);
+    tls_config_free(cc);
+    tls_config_free(sc);
+    return ok ? TLS_BAD_CERT_NONE : verdict;
+}
+
+/* tls_config carries depth and security_level into the handshake's verification */
+Test(cert_handshake, depth_and_security_level)
+{
+    cr_assert_eq(handshake_verdict("server-chain.pem", "server-chain.key", 1, 2), TLS_BAD_CERT_NONE);
+    cr_assert_eq(handshake_verdict("server-chain.pem", "server-chain.key", 0, 2), TLS_BAD_CERT_MAX_PATH_LENGTH);
+    cr_assert_eq(handshake_verdict("server.pem", "server.key", 0, 2), TLS_BAD_CERT_NONE);
+    cr_assert_eq(handshake_verdict("sha1.pem", "sha1.key", 1, 2), TLS_BAD_CERT_SECURITY_LEVEL);
+    cr_assert_eq(handshake_verdict("rsa1024.pem", "rsa1024.key", 1, 2), TLS_BAD_CERT_SECURITY_LEVEL);
+    cr_assert_eq(handshake_verdict("sha1.pem", "sha1.key", 1, 0), TLS_BAD_CERT_NONE);
+    cr_assert_eq(handshake_verdict("rsa1024.pem", "rsa1024.key", 1, 0), TLS_BAD_CERT_NONE);
 }
