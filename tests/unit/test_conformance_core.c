@@ -281,8 +281,9 @@ static void put_ext(tls_wr *w, uint16_t type, const void *body, size_t len)
 }
 
 /* A TLS 1.3 ClientHello offering x25519 with `share` (NULL: an empty
- * key_share list, which earns a HelloRetryRequest). */
-static size_t client_hello13(uint8_t *out, size_t cap, const uint8_t random[32], const uint8_t *share)
+ * key_share list, which earns a HelloRetryRequest), and early data if asked. */
+static size_t client_hello13(uint8_t *out, size_t cap, const uint8_t random[32], const uint8_t *share,
+                             bool early_data)
 {
     tls_wr w = tls_wr_fixed(out, cap);
     tls_wr_u8(&w, TLS_HS_CLIENT_HELLO);
@@ -305,10 +306,33 @@ static size_t client_hello13(uint8_t *out, size_t cap, const uint8_t random[32],
     }
     tls_wr_end_vec(&w, list, 2);
     tls_wr_end_vec(&w, ks, 2);
+    if (early_data)
+        put_ext(&w, TLS_EXT_EARLY_DATA, "", 0);
     tls_wr_end_vec(&w, exts, 2);
     tls_wr_end_vec(&w, msg, 3);
     cr_assert(!w.bad);
     return w.len;
+}
+
+/* The handshake's part: a ClientHello that offers early data makes the
+ * server skip it (the tests above stand in for the handshake). */
+Test(early_data, offered_in_the_hello)
+{
+    tls_config *cfg;
+    tls_engine *s = server_or_die(NULL, TLS_VMASK_TLS13, &cfg);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    uint8_t pub[32], random[32] = {9}, ch[512];
+    size_t pub_len = sizeof pub;
+    cr_assert(key && EVP_PKEY_get_raw_public_key(key, pub, &pub_len) == 1);
+    size_t len = client_hello13(ch, sizeof ch, random, pub, true);
+    cr_assert_eq(feed_plain(s, TLS_CT_HANDSHAKE, ch, len), TLS_OK, "%s", tls_engine_error(s)->detail);
+    garbage(s, TLS_MAX_EARLY_DATA / 2);
+    cr_assert(!(tls_engine_status(s) & TLS_ST_FAILED), "%s", tls_engine_error(s)->detail);
+    garbage(s, TLS_MAX_EARLY_DATA / 2 + 100);
+    expect_failure(s, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE, "too much early data");
+    EVP_PKEY_free(key);
+    tls_engine_free(s);
+    tls_config_free(cfg);
 }
 
 Test(early_data, after_hello_retry_request)
@@ -317,13 +341,12 @@ Test(early_data, after_hello_retry_request)
     tls_engine *s = server_or_die(NULL, TLS_VMASK_TLS13, &cfg);
     uint8_t random[32], ch[512];
     cr_assert_eq(RAND_bytes(random, 32), 1);
-    size_t len = client_hello13(ch, sizeof ch, random, NULL);
+    size_t len = client_hello13(ch, sizeof ch, random, NULL, true);
     cr_assert_eq(feed_plain(s, TLS_CT_HANDSHAKE, ch, len), TLS_OK, "%s", tls_engine_error(s)->detail);
     size_t n;
     const uint8_t *hrr = tls_engine_output(s, &n);
     cr_assert(hrr && n > 5 && hrr[0] == TLS_CT_HANDSHAKE && hrr[5] == TLS_HS_SERVER_HELLO);
     tls_engine_output_done(s, n);
-    tls_engine_reject_early_data(s);
 
     /* the early data, in records the server has no key for: skipped */
     garbage(s, 5000);
@@ -337,7 +360,7 @@ Test(early_data, after_hello_retry_request)
     uint8_t pub[32];
     size_t pub_len = sizeof pub;
     cr_assert(key && EVP_PKEY_get_raw_public_key(key, pub, &pub_len) == 1);
-    len = client_hello13(ch, sizeof ch, random, pub);
+    len = client_hello13(ch, sizeof ch, random, pub, false);
     cr_assert_eq(feed_plain(s, TLS_CT_HANDSHAKE, ch, len), TLS_OK, "%s", tls_engine_error(s)->detail);
     const uint8_t *sh = tls_engine_output(s, &n);
     cr_assert(sh && n > 5 && sh[0] == TLS_CT_HANDSHAKE && sh[5] == TLS_HS_SERVER_HELLO);
@@ -355,10 +378,10 @@ Test(early_data, limit_after_hello_retry_request)
     tls_config *cfg;
     tls_engine *s = server_or_die(NULL, TLS_VMASK_TLS13, &cfg);
     uint8_t random[32] = {7}, ch[512];
-    size_t len = client_hello13(ch, sizeof ch, random, NULL);
+    size_t len = client_hello13(ch, sizeof ch, random, NULL, true);
     cr_assert_eq(feed_plain(s, TLS_CT_HANDSHAKE, ch, len), TLS_OK);
-    tls_engine_reject_early_data(s);
     garbage(s, TLS_MAX_EARLY_DATA);
+    cr_assert(!(tls_engine_status(s) & TLS_ST_FAILED), "%s", tls_engine_error(s)->detail);
     garbage(s, TLS_MAX_EARLY_DATA);
     expect_failure(s, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE, "too much early data after HRR");
     tls_engine_free(s);
