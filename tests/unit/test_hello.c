@@ -441,3 +441,52 @@ Test(hello, early_data_in_the_second_client_hello_is_illegal_parameter)
     tls_engine_free(s);
     tls_config_free(c);
 }
+
+/* ---- an empty signature is a signature that does not verify ---- */
+
+/* Moves c's records to s, the CertificateVerify replaced by one that names
+ * RSA-PSS-SHA256 and carries a signature of 0 bytes. */
+static void move_with_empty_signature(tls_engine *c, tls_engine *s, bool *replaced)
+{
+    size_t n;
+    const uint8_t *p;
+    while ((p = tls_engine_output(c, &n)) != NULL && n >= 5) {
+        size_t total = 5 + ((size_t)p[3] << 8 | p[4]);
+        static const uint8_t empty_cv[] = {22, 3, 3, 0, 8, TLS_HS_CERTIFICATE_VERIFY, 0, 0, 4, 0x08, 0x04, 0, 0};
+        bool cv = !*replaced && p[0] == TLS_CT_HANDSHAKE && total > 5 && p[5] == TLS_HS_CERTIFICATE_VERIFY;
+        *replaced |= cv;
+        feed_all(s, cv ? empty_cv : p, cv ? sizeof empty_cv : total);
+        tls_engine_output_done(c, total);
+    }
+}
+
+Test(hello, empty_certificate_verify_signature_is_decrypt_error)
+{
+    tls_options so, co;
+    tls_options_init(&so);
+    tls_options_init(&co);
+    so.certfile = pki("server.pem");
+    so.keyfile = pki("server.key");
+    so.verify = TLS_VERIFY_PEER;
+    so.cacertfile = pki("ca.pem");
+    so.versions = co.versions = TLS_VMASK_TLS12;
+    co.certfile = pki("client.pem");
+    co.keyfile = pki("client.key");
+    co.verify = TLS_VERIFY_NONE;
+    tls_config *sc = cfg_or_die(&so, true), *cc = cfg_or_die(&co, false);
+    tls_engine *c, *s;
+    cr_assert_eq(tls_engine_new(cc, NULL, &c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
+    bool replaced = false;
+    for (int i = 0; i < 10 && !(tls_engine_status(s) & TLS_ST_FAILED); i++) {
+        move_with_empty_signature(c, s, &replaced);
+        pair_move(s, c);
+    }
+    cr_assert(replaced, "the client sent a CertificateVerify");
+    cr_assert_eq(tls_engine_error(s)->alert, TLS_ALERT_DECRYPT_ERROR, "alert %d: %s", tls_engine_error(s)->alert,
+                 tls_engine_error(s)->detail);
+    tls_engine_free(c);
+    tls_engine_free(s);
+    tls_config_free(cc);
+    tls_config_free(sc);
+}

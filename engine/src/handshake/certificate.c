@@ -36,7 +36,7 @@ int tls_hs_read_signature(tls_engine *e, tls_rd *r, const char *what, uint16_t *
     } else {
         *scheme = tls_sig_choose(e->hs->peer_key, e->version, NULL, 0);
     }
-    *sig = tls_rd_vec(r, 2, 1, 0xffff);
+    *sig = tls_rd_vec(r, 2, 0, 0xffff); /* empty: it does not verify (decrypt_error) */
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed %s", what);
     return TLS_OK;
@@ -227,7 +227,7 @@ int tls13_certificate_verify_in(tls_engine *e, tls_rd *r)
     tls_hs *hs = e->hs;
     bool from_server = !e->server;
     uint16_t scheme = tls_rd_u16(r);
-    tls_rd sig = tls_rd_vec(r, 2, 1, 0xffff);
+    tls_rd sig = tls_rd_vec(r, 2, 0, 0xffff);
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed CertificateVerify");
     if (!tls_sig_accept(scheme, hs->peer_key, TLS_TLS13))

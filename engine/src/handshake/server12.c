@@ -309,7 +309,7 @@ int tls12_server_certificate_verify(tls_engine *e, tls_rd *r)
     tls_hs *hs = e->hs;
     bool ok;
     if (e->version == TLS_SSL3) {
-        tls_rd sig = tls_rd_vec(r, 2, 1, 0xffff);
+        tls_rd sig = tls_rd_vec(r, 2, 0, 0xffff);
         if (r->bad || !tls_rd_done(r))
             return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed CertificateVerify");
         uint8_t h[36];
