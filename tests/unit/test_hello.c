@@ -131,7 +131,7 @@ typedef struct answer {
     bool server_hello;
 } answer;
 
-static tls_config *server_config(unsigned versions, bool reuse)
+static tls_config *server_config_strict(unsigned versions, bool reuse, bool secure_renegotiate)
 {
     tls_options o;
     tls_options_init(&o);
@@ -139,9 +139,14 @@ static tls_config *server_config(unsigned versions, bool reuse)
     o.keyfile = pki("server.key");
     o.versions = versions;
     o.ciphers = "ALL";
-    o.secure_renegotiate = false;
+    o.secure_renegotiate = secure_renegotiate;
     o.reuse_sessions = reuse;
     return cfg_or_die(&o, true);
+}
+
+static tls_config *server_config(unsigned versions, bool reuse)
+{
+    return server_config_strict(versions, reuse, false);
 }
 
 static void read_server_hello(answer *a, const uint8_t *body, size_t len)
@@ -485,6 +490,49 @@ Test(hello, empty_certificate_verify_signature_is_decrypt_error)
     cr_assert(replaced, "the client sent a CertificateVerify");
     cr_assert_eq(tls_engine_error(s)->alert, TLS_ALERT_DECRYPT_ERROR, "alert %d: %s", tls_engine_error(s)->alert,
                  tls_engine_error(s)->detail);
+    tls_engine_free(c);
+    tls_engine_free(s);
+    tls_config_free(cc);
+    tls_config_free(sc);
+}
+
+/* ---- secure_renegotiate refuses renegotiation, not the first handshake ---- */
+
+Test(hello, client_without_rfc5746_gets_its_first_handshake)
+{
+    hello h; /* neither renegotiation_info nor the SCSV */
+    hello_init(&h, TLS_TLS12, ecdhe, 1);
+    ext_groups(&h, 23);
+    tls_config *c = server_config_strict(ALL_VERSIONS, false, true);
+    tls_engine *s;
+    cr_assert_eq(tls_engine_new(c, NULL, &s, NULL), TLS_OK);
+    tls_wr msg = hello_message(&h);
+    answer a = ask(s, &msg);
+    cr_assert(a.server_hello && a.version == TLS_TLS12, "alert %d", a.alert);
+    cr_assert_not(has_ext(&a, TLS_EXT_RENEGOTIATION_INFO));
+    tls_engine_free(s);
+    tls_config_free(c);
+}
+
+Test(hello, no_renegotiation_of_our_own_with_a_server_without_rfc5746)
+{
+    tls_options so, co;
+    tls_options_init(&so);
+    tls_options_init(&co);
+    so.certfile = pki("server.pem");
+    so.keyfile = pki("server.key");
+    so.versions = co.versions = TLS_VMASK_TLS12;
+    co.verify = TLS_VERIFY_NONE;
+    co.secure_renegotiate = true;
+    tls_config *sc = cfg_or_die(&so, true), *cc = cfg_or_die(&co, false);
+    tls_engine *c, *s;
+    cr_assert_eq(tls_engine_new(cc, NULL, &c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
+    cr_assert(pair_handshake(c, s));
+    c->secure_reneg = false; /* as if the server had not shown RFC 5746 */
+    cr_assert_eq(tls_engine_renegotiate(c), TLS_E_RENEG_REJECTED);
+    cr_assert(tls_engine_status(c) & TLS_ST_CONNECTED);
+    cr_assert(pair_transfer(c, s, 1000), "the session goes on");
     tls_engine_free(c);
     tls_engine_free(s);
     tls_config_free(cc);

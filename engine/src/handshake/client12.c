@@ -57,9 +57,6 @@ int tls12_client_server_hello(tls_engine *e, const tls_server_hello *sh)
     bool got_reneg = in.reneg, got_ems = in.ems, got_etm = in.etm;
     if (e->connected_once && e->secure_reneg && !got_reneg)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "renegotiation without renegotiation_info (RFC 5746)");
-    if (!got_reneg && c->opts.secure_renegotiate)
-        return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE,
-                    "the server does not support secure renegotiation (RFC 5746) and secure_renegotiate is set");
     e->secure_reneg = got_reneg;
     if (version == TLS_SSL3)
         got_ems = got_etm = false;

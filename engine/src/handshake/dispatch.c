@@ -157,6 +157,14 @@ void tls_hs_free(tls_hs *hs)
 
 int tls_hs_start(tls_engine *e)
 {
+    if (e->connected_once && !e->server && !e->secure_reneg && e->cfg->opts.secure_renegotiate) {
+        /* our own renegotiation with a server without RFC 5746: refused here,
+         * the session goes on (as when the peer refuses) */
+        e->reneg_requested = false;
+        tls_err_set(&e->err, TLS_E_RENEG_REJECTED, -1,
+                    "no renegotiation with a server without RFC 5746 while secure_renegotiate is set");
+        return TLS_E_RENEG_REJECTED;
+    }
     if (!e->hs) {
         e->hs = calloc(1, sizeof *e->hs);
         if (!e->hs)

@@ -241,10 +241,9 @@ static int check_secure_renegotiation(tls_engine *e, const tls_client_hello *ch)
     }
     if (ch->has_reneg_ext && ch->reneg_ext.len)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "non-empty renegotiation_info in the first handshake");
+    /* a client without RFC 5746 gets its first handshake; secure_renegotiate
+     * refuses only a renegotiation with it (dispatch.c), as OpenSSL does */
     e->secure_reneg = ch->scsv_reneg || ch->has_reneg_ext;
-    if (!e->secure_reneg && e->cfg->opts.secure_renegotiate)
-        return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE,
-                    "the client does not support secure renegotiation (RFC 5746) and secure_renegotiate is set");
     return TLS_OK;
 }
 
