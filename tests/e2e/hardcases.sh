@@ -44,7 +44,7 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
 : >"$T/echo.log"
-e2e_bg "$T/echo.out" timeout 120 python3 "$T/echo.py" "$ECHO" "$PKI/server.pem" "$PKI/server.key" "$T/echo.log"
+e2e_bg "$T/echo.out" timeout 300 python3 "$T/echo.py" "$ECHO" "$PKI/server.pem" "$PKI/server.key" "$T/echo.log"
 wait_port "$ECHO" || fail setup "echo server did not start"
 : >"$T/echo.log" # forget wait_port's probe
 
@@ -65,7 +65,7 @@ while True:
         pass
     raw.close()
 EOF
-e2e_bg "$T/rst.out" timeout 120 python3 "$T/rst.py" "$RST" "$PKI/server.pem" "$PKI/server.key"
+e2e_bg "$T/rst.out" timeout 300 python3 "$T/rst.py" "$RST" "$PKI/server.pem" "$PKI/server.key"
 wait_port "$RST" || fail setup "resetting server did not start"
 TRUNC=$(free_port)
 cat >"$T/trunc.py" <<'EOF'
@@ -83,7 +83,7 @@ while True:
     except (OSError, ssl.SSLError):
         raw.close()
 EOF
-e2e_bg "$T/trunc.out" timeout 120 python3 "$T/trunc.py" "$TRUNC" "$PKI/server.pem" "$PKI/server.key"
+e2e_bg "$T/trunc.out" timeout 300 python3 "$T/trunc.py" "$TRUNC" "$PKI/server.pem" "$PKI/server.key"
 wait_port "$TRUNC" || fail setup "truncating server did not start"
 
 write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000" "" \
