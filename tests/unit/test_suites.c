@@ -436,10 +436,30 @@ static size_t collect_all(uint16_t *ids, size_t max)
     return n;
 }
 
+/* OpenSSL's order for ALL: the strongest cipher first (3DES rated 112
+ * bits), the table's order within one strength (insertion sort: stable). */
+static unsigned strength(uint16_t id)
+{
+    const tls_suite *s = tls_suite_by_id(id);
+    return s->cipher == TLS_CIPHER_3DES_EDE_CBC ? 112u : 8u * tls_cipher_desc_get(s->cipher)->key_len;
+}
+
+static void sort_by_strength(uint16_t *ids, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strength(ids[j - 1]) < strength(ids[j]); j--) {
+            uint16_t t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+}
+
 Test(suites, parse_keywords)
 {
     uint16_t all[64], def[64], got[64];
     size_t nall = collect_all(all, 64);
+    sort_by_strength(all, nall);
+    cr_assert_eq(strength(all[0]), 256);
     expect_parse("ALL", all, nall);
     expect_parse("all", all, nall);
 

@@ -409,6 +409,27 @@ static span next_token(const char **pp)
     return trim((span){start, (size_t)(p - start)});
 }
 
+/* The cipher's strength in bits as OpenSSL rates it (3DES: 112). */
+static unsigned strength_bits(const tls_suite *s)
+{
+    return s->cipher == TLS_CIPHER_3DES_EDE_CBC ? 112u : 8u * tls_cipher_desc_get(s->cipher)->key_len;
+}
+
+/* Table indices strongest cipher first, the table's order within one
+ * strength: the order OpenSSL gives ALL (its strength sort), so that a
+ * server with ALL prefers AES-256 to AES-128 as OpenSSL servers do. */
+static void by_strength(uint8_t *idx)
+{
+    size_t n = 0;
+    for (unsigned bits = 256;; bits--) {
+        for (size_t i = 0; i < NSUITES; i++)
+            if (strength_bits(&suites[i]) == bits)
+                idx[n++] = (uint8_t)i;
+        if (!bits)
+            break;
+    }
+}
+
 int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *err)
 {
     uint8_t order[NSUITES]; /* table indices, in the order chosen */
@@ -426,9 +447,13 @@ int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *er
         span name = neg ? trim((span){t.p + 1, t.n - 1}) : t;
 
         bool set[NSUITES] = {false};
+        uint8_t walk[NSUITES]; /* the order the token's suites join in */
+        for (size_t i = 0; i < NSUITES; i++)
+            walk[i] = (uint8_t)i;
         if (!neg && (span_eq(name, "@STRENGTH") || is_seclevel(name)))
             continue; /* OpenSSL tuning users paste along: nothing to do here */
         if (span_eq(name, "ALL")) {
+            by_strength(walk);
             for (size_t i = 0; i < NSUITES; i++)
                 set[i] = tls_suite_usable_any(&suites[i], TLS_AVAILABLE_VERSIONS);
         } else if (span_eq(name, "DEFAULT")) {
@@ -448,7 +473,8 @@ int tls_parse_ciphers(const char *list, uint16_t *ids, size_t max, tls_error *er
             set[i] = true;
         }
 
-        for (size_t i = 0; i < NSUITES; i++) {
+        for (size_t k = 0; k < NSUITES; k++) {
+            size_t i = walk[k];
             if (!set[i])
                 continue;
             if (neg) {

@@ -1,8 +1,9 @@
 /* The client's handshake (SSL 3.0 .. TLS 1.2) after its ClientHello
  * (hello.c): ServerHello, Certificate, ServerKeyExchange, CertificateRequest,
- * ServerHelloDone; our flight; ChangeCipherSpec and Finished. Resumption by
- * session id; secure renegotiation (RFC 5746); extended master secret (RFC
- * 7627); encrypt-then-MAC (RFC 7366); downgrade sentinels (RFC 8446 4.1.3). */
+ * ServerHelloDone; our flight; NewSessionTicket, ChangeCipherSpec and
+ * Finished. Resumption by session id or ticket (RFC 5077); secure
+ * renegotiation (RFC 5746); extended master secret (RFC 7627);
+ * encrypt-then-MAC (RFC 7366); downgrade sentinels (RFC 8446 4.1.3). */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ int tls12_client_server_hello(tls_engine *e, const tls_server_hello *sh)
     if (rc)
         return rc;
     bool got_reneg = in.reneg, got_ems = in.ems, got_etm = in.etm;
+    hs->ticket_expected = in.ticket; /* a NewSessionTicket comes before the server's CCS */
     if (e->connected_once && e->secure_reneg && !got_reneg)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "renegotiation without renegotiation_info (RFC 5746)");
     e->secure_reneg = got_reneg;
@@ -82,7 +84,7 @@ int tls12_client_server_hello(tls_engine *e, const tls_server_hello *sh)
         if (rc)
             return rc;
         hs->resuming = true;
-        hs->state = HS_C_WAIT_CCS;
+        hs->state = hs->ticket_expected ? HS_C_WAIT_NST : HS_C_WAIT_CCS;
         return TLS_OK;
     }
     e->reused = false;
@@ -332,7 +334,7 @@ int tls12_client_hello_done(tls_engine *e, tls_rd *r)
         return rc;
     if (!tls_hs_send_ccs_finished(e))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "sending Finished");
-    hs->state = HS_C_WAIT_CCS;
+    hs->state = hs->ticket_expected ? HS_C_WAIT_NST : HS_C_WAIT_CCS;
     return TLS_OK;
 }
 

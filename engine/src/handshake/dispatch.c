@@ -24,15 +24,16 @@ typedef struct flight_step {
 #define S_OPT(t) {TLS_HS_##t, true, true}
 
 /* SSL 3.0 .. TLS 1.2, full: ServerKeyExchange for (EC)DHE; Certificate and
- * CertificateVerify from the client when asked (SSL 3.0 may skip both). */
+ * CertificateVerify from the client when asked (SSL 3.0 may skip both); a
+ * NewSessionTicket when session_ticket was agreed (RFC 5077 3.3). */
 static const flight_step full12[] = {
     C(CLIENT_HELLO), S(SERVER_HELLO), S(CERTIFICATE), S_OPT(SERVER_KEY_EXCHANGE),
     S_OPT(CERTIFICATE_REQUEST), S(SERVER_HELLO_DONE), C_OPT(CERTIFICATE), C(CLIENT_KEY_EXCHANGE),
-    C_OPT(CERTIFICATE_VERIFY), C(FINISHED), S(FINISHED),
+    C_OPT(CERTIFICATE_VERIFY), C(FINISHED), S_OPT(NEW_SESSION_TICKET), S(FINISHED),
 };
-/* resumed by session id: the server finishes first */
+/* resumed by session id or ticket: the server finishes first */
 static const flight_step resumed12[] = {
-    C(CLIENT_HELLO), S(SERVER_HELLO), S(FINISHED), C(FINISHED),
+    C(CLIENT_HELLO), S(SERVER_HELLO), S_OPT(NEW_SESSION_TICKET), S(FINISHED), C(FINISHED),
 };
 /* TLS 1.3, full; a HelloRetryRequest (a ServerHello) and a second
  * ClientHello may come first */
@@ -103,6 +104,7 @@ static const transition client12[] = {
     {HS_C_WAIT_CR_OR_SHD, TLS_HS_CERTIFICATE_REQUEST, tls12_client_certificate_request},
     {HS_C_WAIT_CR_OR_SHD, TLS_HS_SERVER_HELLO_DONE, tls12_client_hello_done},
     {HS_C_WAIT_SHD, TLS_HS_SERVER_HELLO_DONE, tls12_client_hello_done},
+    {HS_C_WAIT_NST, TLS_HS_NEW_SESSION_TICKET, tls12_client_new_session_ticket},
     {HS_C_WAIT_FINISHED, TLS_HS_FINISHED, tls12_client_finished},
 };
 static const transition server12[] = {
@@ -151,6 +153,7 @@ void tls_hs_free(tls_hs *hs)
     free(hs->peer_chain);
     free(hs->peer_chain_len);
     tls_session_wipe(&hs->resume);
+    free(hs->new_ticket);
     OPENSSL_cleanse(hs, sizeof *hs);
     free(hs);
 }
@@ -218,7 +221,9 @@ static int finish(tls_engine *e)
     if (hs->n_trace > TLS_HS_TRACE_MAX || !hrr_shape_ok(hs) || !follows(f->steps, f->n, hs->trace, hs->n_trace))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR,
                                "the handshake's messages do not follow the %s flight", f->name);
-    if (e->cfg->opts.reuse_sessions && e->session_id_len && !e->reused) {
+    /* a new session, or a resumed one with a new ticket (RFC 5077 3.3) */
+    bool keep = e->reused ? hs->new_ticket_len > 0 : e->session_id_len || hs->new_ticket_len;
+    if (e->cfg->opts.reuse_sessions && keep) {
         tls_session s;
         memset(&s, 0, sizeof s);
         memcpy(s.id, e->session_id, e->session_id_len);
@@ -229,11 +234,15 @@ static int finish(tls_engine *e)
         memcpy(s.master, e->master, 48);
         s.peer_cert = e->peer_cert;
         s.peer_cert_len = e->peer_cert_len;
+        s.ticket = hs->new_ticket; /* borrowed, as the certificate */
+        s.ticket_len = hs->new_ticket_len;
+        s.lifetime_s = hs->new_ticket_lifetime;
         if (!e->server && e->server_name[0])
             snprintf(s.name, sizeof s.name, "%s", e->server_name);
         if (e->server || s.name[0])
             tls_cache_put(&e->cfg->cache, &s);
         s.peer_cert = NULL;
+        s.ticket = NULL;
         OPENSSL_cleanse(&s, sizeof s);
     }
     bool ticket = e->server && hs->tls13 && e->cfg->opts.reuse_sessions;

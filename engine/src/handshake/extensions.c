@@ -263,6 +263,33 @@ static int write_ems(tls_engine *e, tls_ext_msg msg, tls_wr *w)
     return msg == EXT_IN_CH ? 1 : e->ems;
 }
 
+/* ---- session_ticket (RFC 5077 3.2) ---- */
+static int parse_session_ticket(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
+{
+    if (msg == EXT_IN_CH) { /* the whole body is the ticket; empty asks for one */
+        out->ch->ticket = *body;
+        (void)tls_rd_bytes(body, tls_rd_left(body));
+        out->ch->has_ticket_ext = true;
+        return TLS_OK;
+    }
+    if (!empty_body(body))
+        return FAIL(e, TLS_ALERT_DECODE_ERROR, "non-empty session_ticket in ServerHello");
+    out->in->ticket = true;
+    return TLS_OK;
+}
+
+static int write_session_ticket(tls_engine *e, tls_ext_msg msg, tls_wr *w)
+{
+    tls_hs *hs = e->hs;
+    if (msg != EXT_IN_CH)
+        return hs->ticket_expected;
+    if (!e->cfg->opts.reuse_sessions || e->connected_once || e->cfg->min_version > TLS_TLS12)
+        return 0;
+    if (hs->resume_ticket)
+        tls_wr_bytes(w, hs->resume.ticket, hs->resume.ticket_len);
+    return 1;
+}
+
 /* ---- renegotiation_info (RFC 5746) ---- */
 static int parse_reneg(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
 {
@@ -499,6 +526,8 @@ static const ext_row rows[] = {
      "client: with CBC suites; server: a CBC suite chosen"},
     {TLS_EXT_EXTENDED_MASTER_SECRET, "extended_master_secret", EXT_IN_CH | EXT_IN_SH, 0, parse_ems,
      write_ems, "client: always; server: when used"},
+    {TLS_EXT_SESSION_TICKET, "session_ticket", EXT_IN_CH | EXT_IN_SH, 0, parse_session_ticket,
+     write_session_ticket, "client: TLS <= 1.2 offered, empty or a stored ticket; server: it issues a ticket"},
     {TLS_EXT_RENEGOTIATION_INFO, "renegotiation_info", EXT_IN_CH | EXT_IN_SH, 0, parse_reneg, write_reneg,
      "client: always (SSL 3.0: the SCSV); server: secure renegotiation (the SCSV counts as an offer)"},
     {TLS_EXT_SUPPORTED_VERSIONS, "supported_versions", EXT_IN_CH | EXT_IN_SH13 | EXT_IN_HRR, 0,

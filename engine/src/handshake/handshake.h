@@ -7,7 +7,8 @@
  *   hello       ClientHello build + parse, version fork       -> client12/13,
  *                                                                server12/13
  *   client12 server12 client13 server13                       -> post13,
- *   post13      NewSessionTicket, KeyUpdate                      common13,
+ *   post13      NewSessionTicket, KeyUpdate                      ticket12,
+ *   ticket12    RFC 5077 tickets (TLS <= 1.2), both roles        common13,
  *   common13    TLS 1.3 key schedule steps, Finished, binder     certificate,
  *   certificate Certificate/CertificateVerify, peer chain       extensions,
  *   extensions  one table, every extension loop                  negotiate,
@@ -54,6 +55,7 @@ typedef enum {
     HS_C_WAIT_SKE,        /* or CertificateRequest / ServerHelloDone for RSA kx */
     HS_C_WAIT_CR_OR_SHD,
     HS_C_WAIT_SHD,
+    HS_C_WAIT_NST,        /* the server acknowledged session_ticket: NewSessionTicket before its CCS */
     HS_C_WAIT_CCS,
     HS_C_WAIT_FINISHED,
     /* server */
@@ -94,6 +96,8 @@ typedef struct tls_client_hello {
     bool has_alpn;
     bool has_versions, has_key_share, has_cookie, has_psk, has_early_data, has_psk_modes;
     tls_rd versions, key_share, cookie, psk, psk_modes;
+    bool has_ticket_ext;     /* session_ticket (RFC 5077): empty asks for one */
+    tls_rd ticket;
 } tls_client_hello;
 
 /* The messages an extension may appear in (RFC 8446 4.2's table). */
@@ -118,6 +122,7 @@ typedef struct tls_ext_in {
     bool has_psk;
     uint16_t psk_identity;   /* SH13 pre_shared_key.selected_identity */
     bool reneg, ems, etm, sigalgs;
+    bool ticket;             /* SH: session_ticket, a NewSessionTicket will follow */
 } tls_ext_in;
 
 #define TLS_HS_TRACE_MAX 16
@@ -160,6 +165,12 @@ struct tls_hs {
     size_t offered_session_len;
     tls_session resume;           /* client: the session offered; server: the one found */
     bool have_resume;
+    bool resume_ticket;           /* client: hs->resume.ticket is offered (RFC 5077) */
+    bool ticket_expected;         /* a TLS 1.2 NewSessionTicket is part of this handshake */
+    uint8_t *new_ticket;          /* client: the ticket the server just issued */
+    size_t new_ticket_len;
+    uint32_t new_ticket_lifetime;
+    bool new_ticket_received;
     bool client_sent_cert;
     /* client: what the ClientHello being built offers */
     uint16_t ch_max;              /* legacy_version: the best TLS <= 1.2 */
@@ -273,6 +284,13 @@ int tls12_server_key_exchange_without_cert(tls_engine *e, tls_rd *r);
 int tls12_server_key_exchange_in(tls_engine *e, tls_rd *r);  /* ClientKeyExchange */
 int tls12_server_certificate_verify(tls_engine *e, tls_rd *r);
 int tls12_server_finished(tls_engine *e, tls_rd *r);
+
+/* ticket12.c: RFC 5077 session tickets (TLS <= 1.2) */
+bool tls12_server_issues_ticket(const tls_engine *e, const tls_client_hello *ch);
+int tls12_send_new_session_ticket(tls_engine *e);
+bool tls12_server_open_ticket(tls_engine *e, const tls_client_hello *ch); /* into hs->resume */
+int tls12_client_offer_ticket(tls_engine *e);    /* a stored ticket, with a random session id */
+int tls12_client_new_session_ticket(tls_engine *e, tls_rd *r);
 
 /* client13.c */
 int tls13_client_server_hello(tls_engine *e, const tls_server_hello *sh);

@@ -117,6 +117,9 @@ int tls_hs_client_start(tls_engine *e)
         hs->psk_offered = s && hs->resume.version == TLS_TLS13 && hs->resume.ticket_len &&
                           c->max_version >= TLS_TLS13 && tls_suite_usable(s, TLS_TLS13);
     }
+    int rc = tls12_client_offer_ticket(e);
+    if (rc)
+        return rc;
     /* TLS 1.3 middlebox compatibility (RFC 8446 D.4): a non-empty legacy_session_id */
     if (!reneg && c->max_version >= TLS_TLS13 && !hs->offered_session_len) {
         if (RAND_bytes(hs->legacy_session_id, 32) != 1)

@@ -1,8 +1,9 @@
 /* The server's handshake (SSL 3.0 .. TLS 1.2) once hello.c chose the
  * version: our flight (ServerHello, Certificate, ServerKeyExchange,
  * CertificateRequest, ServerHelloDone), then the client's Certificate,
- * ClientKeyExchange, CertificateVerify, ChangeCipherSpec and Finished. Suites
- * are chosen by our preference; resumption by session id; RFC 5746, 7627,
+ * ClientKeyExchange, CertificateVerify, ChangeCipherSpec and Finished, and
+ * our NewSessionTicket (RFC 5077). Suites are chosen by our preference;
+ * resumption by session id or ticket; RFC 5746, 7627,
  * 7366 and the RFC 8446 downgrade sentinel. */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -43,14 +44,28 @@ static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, 
     return NULL;
 }
 
-/* 1: the session the client names is resumed; 0: a full handshake; < 0: failed. */
+static bool suite_enabled(const tls_config *c, uint16_t id)
+{
+    for (size_t i = 0; i < c->n_suites; i++)
+        if (c->suites[i] == id)
+            return true;
+    return false;
+}
+
+/* The session the client names, by ticket or by id, and whether it is
+ * resumed: 1 resumed; 0 a full handshake; < 0 failed (alert sent). */
 static int try_resume(tls_engine *e, const tls_client_hello *ch, uint16_t version)
 {
     tls_hs *hs = e->hs;
     tls_config *c = e->cfg;
-    if (!c->opts.reuse_sessions || !ch->session_id.len || e->connected_once)
+    if (!c->opts.reuse_sessions || e->connected_once)
         return 0;
-    if (!tls_cache_get_by_id(&c->cache, ch->session_id.p, ch->session_id.len, &hs->resume))
+    /* RFC 5077 3.4: a client that presents a ticket resumes from it or not at all */
+    bool found = ch->has_ticket_ext && ch->ticket.len
+                     ? tls12_server_open_ticket(e, ch)
+                     : ch->session_id.len && tls_cache_get_by_id(&c->cache, ch->session_id.p, ch->session_id.len,
+                                                                 &hs->resume);
+    if (!found)
         return 0;
     hs->have_resume = true;
     /* RFC 7627 5.3: a session with the extended master secret is not resumed
@@ -58,9 +73,13 @@ static int try_resume(tls_engine *e, const tls_client_hello *ch, uint16_t versio
     if (hs->resume.ems && !hs->peer_ems)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "resumption of an extended_master_secret session without it");
     const tls_suite *s = tls_suite_by_id(hs->resume.suite);
-    if (!s || !tls_ch_offers_suite(ch, hs->resume.suite) || hs->resume.version != version ||
-        hs->resume.ems != hs->peer_ems)
+    if (!s || hs->resume.version != version || hs->resume.ems != hs->peer_ems || !suite_enabled(c, s->info.id))
         return 0;
+    /* a resumed session keeps its suite, which the client must offer (RFC
+     * 5246 7.4.1.2); one that does not is refused, as OpenSSL does */
+    if (!tls_ch_offers_suite(ch, hs->resume.suite))
+        return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the client resumes a session without offering its suite %s",
+                    s->info.openssl_name);
     if (c->opts.reuse_session &&
         !c->opts.reuse_session(hs->resume.id, hs->resume.id_len, hs->resume.peer_cert,
                                hs->resume.peer_cert_len, 0, &s->info, c->opts.reuse_session_arg))
@@ -212,7 +231,9 @@ int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t versi
     e->ems = hs->peer_ems;
     e->etm = hs->peer_etm && tls_cipher_desc_get(s->cipher)->kind == TLS_CIPHER_CBC;
     e->session_id_len = 0;
-    if (c->opts.reuse_sessions) {
+    /* a session that lives in a ticket gets no id: we keep nothing to find by it */
+    hs->ticket_expected = tls12_server_issues_ticket(e, ch);
+    if (c->opts.reuse_sessions && !hs->ticket_expected) {
         if (RAND_bytes(e->session_id, 32) != 1)
             return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "no random bytes");
         e->session_id_len = 32;
@@ -334,8 +355,12 @@ int tls12_server_finished(tls_engine *e, tls_rd *r)
     int rc = tls_hs_check_finished(e, r->p, r->len);
     if (rc)
         return rc;
-    if (!e->hs->resuming && !tls_hs_send_ccs_finished(e))
-        return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "sending Finished");
+    if (!e->hs->resuming) {
+        if (e->hs->ticket_expected && (rc = tls12_send_new_session_ticket(e)))
+            return rc;
+        if (!tls_hs_send_ccs_finished(e))
+            return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "sending Finished");
+    }
     e->hs->state = HS_DONE;
     return TLS_OK;
 }
