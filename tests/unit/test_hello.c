@@ -379,37 +379,50 @@ Test(hello, big_padding_parses)
 
 /* ---- RFC 7627 5.3 on resumption ---- */
 
-Test(hello, ems_session_not_resumed_without_ems)
+/* A session with EMS offered again without it, by its id or (ticket) in
+ * session_ticket: handshake_failure either way. */
+static void check_ems_session_not_resumed_without_ems(bool ticket)
 {
     tls_config *sc = server_config(TLS_VMASK_TLS12, true);
     tls_options co;
     tls_options_init(&co);
     co.versions = TLS_VMASK_TLS12;
     co.verify = TLS_VERIFY_NONE;
+    co.server_name = "localhost";
+    co.reuse_sessions = ticket; /* without session_ticket the server keeps the session by id */
     tls_config *cc = cfg_or_die(&co, false);
     tls_engine *c, *s;
     cr_assert_eq(tls_engine_new(cc, NULL, &c, NULL), TLS_OK);
     cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
     cr_assert(pair_handshake(c, s));
-    cr_assert(s->ems && s->session_id_len == 32);
+    cr_assert(s->ems && s->session_id_len == (ticket ? 0u : 32u));
     uint8_t id[32];
     memcpy(id, s->session_id, 32);
+    tls_session kept;
+    memset(&kept, 0, sizeof kept);
+    cr_assert(!ticket || tls_cache_get_by_name(&cc->cache, "localhost", &kept));
     tls_engine_free(c);
     tls_engine_free(s);
 
-    hello h; /* the session's id and suite, without extended_master_secret */
+    hello h; /* the session's id or ticket and suite, without extended_master_secret */
     static const uint16_t suites[] = {ECDHE_RSA_AES128_GCM, 0xc030, RSA_AES128_GCM};
     hello_init(&h, TLS_TLS12, suites, 3);
     h.session_id = id;
     h.session_id_len = 32;
     ext_groups(&h, 23);
+    if (ticket)
+        ext(&h, TLS_EXT_SESSION_TICKET, kept.ticket, kept.ticket_len);
     cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
     tls_wr msg = hello_message(&h);
     cr_assert_eq(ask(s, &msg).alert, TLS_ALERT_HANDSHAKE_FAILURE);
     tls_engine_free(s);
+    tls_session_wipe(&kept);
     tls_config_free(cc);
     tls_config_free(sc);
 }
+
+Test(hello, ems_session_not_resumed_without_ems) { check_ems_session_not_resumed_without_ems(false); }
+Test(hello, ems_ticket_not_resumed_without_ems) { check_ems_session_not_resumed_without_ems(true); }
 
 /* ---- RFC 8446 4.2.10: early_data only in the first ClientHello ---- */
 
