@@ -339,8 +339,9 @@ static bool engine_to_net(shim_conn *c)
                 break;
             int e = n < 0 ? errno : EPIPE;
             if (c->send >= SEND_NOTIFYING && (tls_engine_status(c->eng) & TLS_ST_PEER_CLOSED)) {
-                /* the peer closed after its close_notify and before ours
-                 * (RFC 5246 lets it): the program had finished, nothing lost */
+                /* the peer closed TCP after its close_notify, before ours
+                 * arrived (RFC 5246 7.2.1 lets it): it wanted nothing more,
+                 * so this is the end, not a failure */
                 conn_finish(c);
                 return false;
             }

@@ -348,13 +348,7 @@ void shim_helper_child_reset(void)
         tls_engine_free(c->eng);
         free(c);
     }
-    while (H.dead) {
-        shim_conn *c = H.dead;
-        H.dead = c->dead_next;
-        tls_engine_free(c->eng);
-        shim_sock_unref(c->sock);
-        free(c);
-    }
+    free_dead();
     H.conns = NULL;
     H.again = NULL;
     H.n_conns = 0;
