@@ -12,7 +12,9 @@
  * --fail-if-no-peer-cert, --depth N, --security-level N (0..5, default 2),
  * --versions LIST, --ciphers LIST, --dhfile F, --alpn LIST, --timeout MS
  * (handshake, default 10000), --once (serve one connection, then exit with
- * 0 if it went well, 1 if not). */
+ * 0 if it went well, 1 if not), --http (instead of echoing, answer each
+ * HTTP request head with a short page in ONE write, as `openssl s_server
+ * -www` does: the shape conformance suites such as tlsfuzzer expect). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,6 +31,21 @@ static const char *prog = "echo_server";
 
 #include "common.h"
 static int hs_timeout = 10000;
+static bool http_mode = false;
+
+static const char http_page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+                                "Content-Length: 22\r\n\r\ntlsengine echo_server\n";
+
+/* --http: collects a request head in head[] (*len bytes so far) and reports
+ * whether it is complete (an empty line ends it, with or without \r). */
+static bool http_head_complete(char *head, size_t *len, size_t cap, const uint8_t *in, size_t n)
+{
+    size_t take = n < cap - 1 - *len ? n : cap - 1 - *len;
+    memcpy(head + *len, in, take);
+    *len += take;
+    head[*len] = '\0';
+    return strstr(head, "\r\n\r\n") || strstr(head, "\n\n") || *len == cap - 1;
+}
 
 static void usage(void)
 {
@@ -36,7 +53,7 @@ static void usage(void)
             "usage: %s PORT --certfile F [--keyfile F] [--password P] [--cacertfile F]\n"
             "       [--verify verify_peer|verify_none] [--fail-if-no-peer-cert] [--depth N]\n"
             "       [--security-level N] [--versions LIST] [--ciphers LIST] [--dhfile F] [--alpn LIST]\n"
-            "       [--timeout MS] [--once]\n",
+            "       [--timeout MS] [--once] [--http]\n",
             prog);
     exit(2);
 }
@@ -54,6 +71,8 @@ static int serve(tls_socket *s)
     }
     print_facts(s, true);
     static _Thread_local uint8_t buf[65536];
+    static _Thread_local char head[8192];
+    size_t head_len = 0;
     int rc = 0;
     for (;;) {
         ssize_t n = tls_recv(s, buf, sizeof buf, 0, TLS_INFINITY, &err);
@@ -66,7 +85,16 @@ static int serve(tls_socket *s)
             rc = 1;
             break;
         }
-        if (tls_send(s, buf, (size_t)n, &err) != TLS_OK) {
+        const void *out = buf;
+        size_t out_len = (size_t)n;
+        if (http_mode) {
+            if (!http_head_complete(head, &head_len, sizeof head, buf, (size_t)n))
+                continue;
+            head_len = 0;
+            out = http_page;
+            out_len = sizeof http_page - 1;
+        }
+        if (tls_send(s, out, out_len, &err) != TLS_OK) {
             fprintf(stderr, "%s: sending: %s\n", prog, tls_format_error(&err, msg, sizeof msg));
             rc = 1;
             break;
@@ -96,6 +124,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--once")) {
             once = true;
+            continue;
+        }
+        if (!strcmp(a, "--http")) {
+            http_mode = true;
             continue;
         }
         if (!strcmp(a, "--fail-if-no-peer-cert")) {

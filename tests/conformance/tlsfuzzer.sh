@@ -4,7 +4,7 @@
 #   shim    a plaintext HTTP server (tests/conformance/http_once.py) under an
 #           accept rule: versions tlsv1..tlsv1.3, ciphers ALL, security_level 0
 #           (what `openssl s_server -cipher DEFAULT:@SECLEVEL=0` offers);
-#   engine  build/examples/echo_server with the same settings.
+#   engine  build/examples/echo_server --http (one write an answer) with the same settings.
 # Profiles: `all` (106 scripts) and `clientcert` (9 scripts; the server
 # requests a client certificate, as `s_server -verify 1`). One PASS/FAIL line per script; per-script
 # logs in $BUILD/conformance/TARGET-PROFILE/.
@@ -54,7 +54,7 @@ start_target() {
             *) args+=("--${k//_/-}" "$v") ;;
             esac
         done < <(profile_keys "$profile")
-        e2e_bg "$dir/server.log" "$BUILD/examples/echo_server" "$port" "${args[@]}"
+        e2e_bg "$dir/server.log" "$BUILD/examples/echo_server" "$port" --http "${args[@]}"
     fi
     wait_port "$port" 127.0.0.1 20
 }
