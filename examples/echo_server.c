@@ -11,8 +11,9 @@
  * with verify_peer: the system's trust store), --verify verify_peer|verify_none,
  * --fail-if-no-peer-cert, --depth N, --security-level N (0..5, default 2),
  * --versions LIST, --ciphers LIST, --dhfile F, --alpn LIST, --timeout MS
- * (handshake, default 10000), --once (serve one connection, then exit with
- * 0 if it went well, 1 if not), --http (instead of echoing, answer each
+ * (handshake, default 10000), --client-renegotiation (accept a renegotiation
+ * the client starts; refused by default), --once (serve one connection, then
+ * exit with 0 if it went well, 1 if not), --http (instead of echoing, answer each
  * HTTP request head with a short page in ONE write, as `openssl s_server
  * -www` does: the shape conformance suites such as tlsfuzzer expect). */
 #include <errno.h>
@@ -53,7 +54,7 @@ static void usage(void)
             "usage: %s PORT --certfile F [--keyfile F] [--password P] [--cacertfile F]\n"
             "       [--verify verify_peer|verify_none] [--fail-if-no-peer-cert] [--depth N]\n"
             "       [--security-level N] [--versions LIST] [--ciphers LIST] [--dhfile F] [--alpn LIST]\n"
-            "       [--timeout MS] [--once] [--http]\n",
+            "       [--timeout MS] [--client-renegotiation] [--once] [--http]\n",
             prog);
     exit(2);
 }
@@ -132,6 +133,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--fail-if-no-peer-cert")) {
             o.fail_if_no_peer_cert = true;
+            continue;
+        }
+        if (!strcmp(a, "--client-renegotiation")) {
+            o.client_renegotiation = true;
             continue;
         }
         if (i + 1 >= argc)

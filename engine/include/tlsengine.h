@@ -205,6 +205,9 @@ typedef struct tls_options {
     unsigned versions;               /* TLS_VMASK_*; 0: defaults (TLS 1.2, 1.3) */
     int ssl_imp;                     /* new (0) | old (1): accepted, same engine */
     bool secure_renegotiate;         /* reject peers without RFC 5746 */
+    bool client_renegotiation;       /* server: accept a renegotiation the client starts;
+                                      * default false: refused with the no_renegotiation
+                                      * warning, the session goes on (as nginx does) */
     bool reuse_sessions;             /* default true */
     tls_reuse_session_fun reuse_session; void *reuse_session_arg;
     const char *server_name;         /* client: SNI and the name checked; server: unused */

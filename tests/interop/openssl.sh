@@ -343,8 +343,9 @@ for mode in accepted refused; do
     fi
 done
 
-# s_client renegotiates when it reads a line "R"
-if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.2 --once; then
+# s_client renegotiates when it reads a line "R" (our servers refuse that unless told)
+if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.2 --once \
+    --client-renegotiation; then
     (
         echo "$MSG"
         sleep 0.3

@@ -551,3 +551,37 @@ Test(hello, no_renegotiation_of_our_own_with_a_server_without_rfc5746)
     tls_config_free(cc);
     tls_config_free(sc);
 }
+
+/* ---- a renegotiation the client starts is refused unless allowed ---- */
+
+Test(hello, client_renegotiation_refused_by_default_with_a_warning)
+{
+    tls_options so, co;
+    tls_options_init(&so);
+    tls_options_init(&co);
+    so.certfile = pki("server.pem");
+    so.keyfile = pki("server.key");
+    so.versions = co.versions = TLS_VMASK_TLS12;
+    co.verify = TLS_VERIFY_NONE;
+    tls_config *sc = cfg_or_die(&so, true), *cc = cfg_or_die(&co, false);
+    tls_engine *c, *s;
+    cr_assert_eq(tls_engine_new(cc, NULL, &c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
+    cr_assert(pair_handshake(c, s));
+    cr_assert(c->secure_reneg && s->secure_reneg, "RFC 5746 on both sides: only the policy refuses");
+    cr_assert_eq(tls_engine_renegotiate(c), TLS_OK);
+    pair_pump(c, s);
+    cr_assert_eq(tls_engine_error(c)->code, TLS_E_RENEG_REJECTED, "the client learns no_renegotiation");
+    cr_assert(tls_engine_status(c) & TLS_ST_CONNECTED);
+    cr_assert(tls_engine_status(s) & TLS_ST_CONNECTED);
+    cr_assert(pair_transfer(c, s, 1000), "the session goes on");
+    /* the server's own HelloRequest is still answered */
+    cr_assert_eq(tls_engine_renegotiate(s), TLS_OK);
+    pair_pump(c, s);
+    cr_assert(pair_handshake(c, s));
+    cr_assert(pair_transfer(s, c, 1000));
+    tls_engine_free(c);
+    tls_engine_free(s);
+    tls_config_free(cc);
+    tls_config_free(sc);
+}

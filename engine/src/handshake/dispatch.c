@@ -201,6 +201,10 @@ static int handle_when_connected(tls_engine *e, uint8_t type)
     bool allowed = e->secure_reneg || (!e->cfg->opts.secure_renegotiate && !e->server);
     if (e->server && !e->secure_reneg)
         allowed = !e->cfg->opts.secure_renegotiate;
+    /* a renegotiation the client starts costs us a handshake (a DoS lever):
+     * refused unless client_renegotiation, or our HelloRequest asked for it */
+    if (e->server && !e->reneg_requested && !e->cfg->opts.client_renegotiation)
+        allowed = false;
     if (!allowed || e->close_sent) {
         /* decline, keep the connection (RFC 5246 7.2.2, RFC 5746 4.2/4.4) */
         if (e->version == TLS_SSL3)

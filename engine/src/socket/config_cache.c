@@ -59,6 +59,7 @@
     X(versions, BY_VALUE, _)                            \
     X(ssl_imp, BY_VALUE, _)                             \
     X(secure_renegotiate, BY_VALUE, _)                  \
+    X(client_renegotiation, BY_VALUE, _)                \
     X(reuse_sessions, BY_VALUE, _)                      \
     X(reuse_session, BY_VALUE, _)                       \
     X(reuse_session_arg, BY_VALUE, _)                   \
