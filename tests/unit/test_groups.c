@@ -317,3 +317,31 @@ Test(groups, tls12_dhe_in_named_groups, .timeout = 60)
     EVP_PKEY_free(d);
     cr_expect_eq(ERR_peek_error(), 0);
 }
+
+/* A server's DH prime as the client's security level judges it, with
+ * OpenSSL's figures: 1024 bits is 80, 2048 is 112, 3072 is 128. */
+Test(groups, dh_prime_strength_by_level)
+{
+    cr_expect_eq(tls_dh_security_bits(1023), 0);
+    cr_expect_eq(tls_dh_security_bits(1024), 80);
+    cr_expect_eq(tls_dh_security_bits(2048), 112);
+    cr_expect_eq(tls_dh_security_bits(3072), 128);
+    cr_expect_eq(tls_dh_security_bits(8192), 192);
+    cr_expect_eq(tls_dh_security_bits(15360), 256);
+    static uint8_t p[1024], g[1024], y[1024];
+    size_t pl, gl, yl;
+    EVP_PKEY *k = tls_dhe_keygen_group(TLS_GROUP_FFDHE2048, NULL, p, &pl, g, &gl, y, &yl, sizeof p);
+    cr_assert(k);
+    cr_expect(tls_dhe_prime_allowed(p, pl, 0));
+    cr_expect(tls_dhe_prime_allowed(p, pl, 2));
+    cr_expect_not(tls_dhe_prime_allowed(p, pl, 3));
+    cr_expect(strstr(tls_kex_error(), "2048-bit DH prime is below security level 3"), "%s", tls_kex_error());
+    /* leading zero bytes do not count */
+    uint8_t padded[257] = {0};
+    memcpy(padded + 1, p, 256);
+    cr_expect(tls_dhe_prime_allowed(padded, 257, 2));
+    cr_expect_not(tls_dhe_prime_allowed(p, 128, 2), "1024 bits at level 2");
+    cr_expect(tls_dhe_prime_allowed(p, 128, 1));
+    cr_expect_not(tls_dhe_prime_allowed(NULL, 0, 1)); /* level 0 asks nothing: keygen_from checks 1024 */
+    EVP_PKEY_free(k);
+}

@@ -43,6 +43,17 @@ int tls_seclevel_bits(int level)
     return bits[level];
 }
 
+int tls_dh_security_bits(int pbits)
+{
+    static const struct {
+        int pbits, bits;
+    } steps[] = {{15360, 256}, {7680, 192}, {3072, 128}, {2048, 112}, {1024, 80}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (pbits >= steps[i].pbits)
+            return steps[i].bits;
+    return 0;
+}
+
 static bool kind_matches(uint16_t group, unsigned kinds)
 {
     return (kinds & (tls_group_is_ffdhe(group) ? TLS_GROUPS_FFDHE : TLS_GROUPS_EC)) != 0;

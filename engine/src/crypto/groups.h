@@ -52,6 +52,11 @@ bool tls_group_is_ffdhe(uint16_t group);
  * 0, 80, 112, 128, 192, 256. Out-of-range levels are clamped. */
 int tls_seclevel_bits(int level);
 
+/* The strength of a finite-field group with a prime of `pbits` bits, as
+ * OpenSSL rates it (NIST SP 800-57): 80 from 1024 bits, 112 from 2048, 128
+ * from 3072, 192 from 7680, 256 from 15360; 0 below 1024. */
+int tls_dh_security_bits(int pbits);
+
 /* Whether `group` is ours and strong enough for security level `level`. */
 bool tls_group_allowed(uint16_t group, int level);
 /* Our groups of `kinds` allowed at `level`, best first (X25519, P-256, X448,

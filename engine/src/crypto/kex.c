@@ -377,6 +377,18 @@ out:
     return key;
 }
 
+bool tls_dhe_prime_allowed(const uint8_t *p, size_t p_len, int level)
+{
+    kex_err[0] = '\0';
+    BIGNUM *bp = p_len && p_len <= DH_MAX_BITS / 8 + 1 ? BN_bin2bn(p, (int)p_len, NULL) : NULL;
+    int bits = bp ? BN_num_bits(bp) : 0;
+    BN_free(bp);
+    bool ok = tls_dh_security_bits(bits) >= tls_seclevel_bits(level);
+    if (!ok)
+        kex_fail("a %d-bit DH prime is below security level %d", bits, level);
+    return ok;
+}
+
 bool tls_dhe_derive(EVP_PKEY *priv, const uint8_t *peer_pub, size_t peer_len, uint8_t *secret,
                     size_t cap, size_t *secret_len)
 {

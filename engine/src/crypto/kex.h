@@ -41,6 +41,10 @@ EVP_PKEY *tls_dhe_keygen(EVP_PKEY *params, uint8_t *p, size_t *p_len, uint8_t *g
 /* Client side: a key on the server's (p, g); rejects p < 1024 bits, g/Ys out of range. */
 EVP_PKEY *tls_dhe_keygen_from(const uint8_t *p, size_t p_len, const uint8_t *g, size_t g_len,
                               uint8_t *pub, size_t cap, size_t *pub_len);
+/* Client side: whether the server's prime is strong enough for security
+ * level `level` (2048 bits at level 2, 3072 at 3; see tls_dh_security_bits);
+ * false with the reason in tls_kex_error. */
+bool tls_dhe_prime_allowed(const uint8_t *p, size_t p_len, int level);
 /* Shared secret with leading zero bytes stripped (RFC 5246 8.1.2). */
 bool tls_dhe_derive(EVP_PKEY *priv, const uint8_t *peer_pub, size_t peer_len, uint8_t *secret,
                     size_t cap, size_t *secret_len);
