@@ -139,6 +139,7 @@ static tls_config *server_config_strict(unsigned versions, bool reuse, bool secu
     o.keyfile = pki("server.key");
     o.versions = versions;
     o.ciphers = "ALL";
+    o.security_level = 0; /* hellos without signature_algorithms: RFC 5246's SHA-1 default */
     o.secure_renegotiate = secure_renegotiate;
     o.reuse_sessions = reuse;
     return cfg_or_die(&o, true);

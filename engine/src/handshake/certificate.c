@@ -30,7 +30,7 @@ int tls_hs_read_signature(tls_engine *e, tls_rd *r, const char *what, uint16_t *
 {
     if (e->version >= TLS_TLS12) {
         *scheme = tls_rd_u16(r);
-        if (!r->bad && !tls_sig_accept(*scheme, e->hs->peer_key, e->version))
+        if (!r->bad && !tls_sig_accept_at(*scheme, e->hs->peer_key, e->version, e->cfg->opts.security_level))
             return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "%s signed with scheme 0x%04x we did not offer for this key",
                         what, *scheme);
     } else {
@@ -206,7 +206,8 @@ int tls_hs_send_certificate13(tls_engine *e, bool server, const uint8_t *context
         return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "Certificate");
     if (!have)
         return TLS_OK;
-    uint16_t scheme = tls_sig_choose(c->cred.key, TLS_TLS13, hs->peer_sigalgs, hs->n_peer_sigalgs);
+    uint16_t scheme = tls_sig_choose_at(c->cred.key, TLS_TLS13, c->opts.security_level, hs->peer_sigalgs,
+                                        hs->n_peer_sigalgs);
     if (!scheme)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "no TLS 1.3 signature scheme the peer accepts fits our key");
     uint8_t content[64 + 34 + 1 + TLS13_MAX_HASH], sig[1024];
@@ -230,7 +231,7 @@ int tls13_certificate_verify_in(tls_engine *e, tls_rd *r)
     tls_rd sig = tls_rd_vec(r, 2, 0, 0xffff);
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed CertificateVerify");
-    if (!tls_sig_accept(scheme, hs->peer_key, TLS_TLS13))
+    if (!tls_sig_accept_at(scheme, hs->peer_key, TLS_TLS13, e->cfg->opts.security_level))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "CertificateVerify with scheme 0x%04x not allowed here",
                     scheme);
     uint8_t content[64 + 34 + 1 + TLS13_MAX_HASH];

@@ -149,7 +149,7 @@ int tls12_client_key_exchange_in(tls_engine *e, tls_rd *r)
         tls_rd point = tls_rd_vec(r, 1, 1, 255);
         if (r->bad)
             return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ServerKeyExchange");
-        if (curve_type != 3 || !tls_hs_group_ours(group))
+        if (curve_type != 3 || !tls_hs_group_ours(e, group) || tls_group_is_ffdhe(group))
             return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server chose curve type %u group %u we did not offer",
                         curve_type, group);
         hs->group = group;
@@ -240,7 +240,9 @@ static int send_client_key_exchange(tls_engine *e)
     case TLS_KX_DHE_RSA:
     case TLS_KX_DHE_DSS:
         EVP_PKEY_free(hs->eph); /* a TLS 1.3 key share offered in the ClientHello */
-        hs->eph = tls_dhe_keygen_from(hs->dh_p, hs->dh_p_len, hs->dh_g, hs->dh_g_len, pub, sizeof pub, &pub_len);
+        hs->eph = NULL;
+        if (tls_dhe_prime_allowed(hs->dh_p, hs->dh_p_len, e->cfg->opts.security_level))
+            hs->eph = tls_dhe_keygen_from(hs->dh_p, hs->dh_p_len, hs->dh_g, hs->dh_g_len, pub, sizeof pub, &pub_len);
         if (!hs->eph) {
             rc = FAIL(e, TLS_ALERT_INSUFFICIENT_SECURITY, "the server's DH group is unacceptable: %s",
                       tls_kex_error());
@@ -287,7 +289,8 @@ static int send_certificate_verify(tls_engine *e)
              tls_sig_sign_prehashed(key, h, sig, sizeof sig, &sig_len);
         OPENSSL_cleanse(h, sizeof h);
     } else {
-        uint16_t scheme = tls_sig_choose(key, e->version, hs->peer_sigalgs, hs->n_peer_sigalgs);
+        uint16_t scheme = tls_sig_choose_at(key, e->version, e->cfg->opts.security_level, hs->peer_sigalgs,
+                                            hs->n_peer_sigalgs);
         if (!scheme) {
             tls_wr_free(&w);
             return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE,

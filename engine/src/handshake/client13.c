@@ -23,7 +23,7 @@ static int hello_retry_request(tls_engine *e, tls_rd exts)
     if (!in.has_version || in.version != TLS_TLS13)
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "HelloRetryRequest without TLS 1.3 in supported_versions");
     uint16_t group = in.has_share ? in.group : 0;
-    if (group && (!tls_hs_group_ours(group) || group == hs->group))
+    if (group && (!tls_hs_group_ours(e, group) || group == hs->group))
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "HelloRetryRequest asks for group %u", group);
     if (!group && !hs->cookie_len)
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "HelloRetryRequest that changes nothing");

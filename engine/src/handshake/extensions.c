@@ -108,7 +108,9 @@ static int parse_groups(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *o
     hs->n_peer_groups = 0;
     while (tls_rd_left(&list)) {
         uint16_t g = tls_rd_u16(&list);
-        if (tls_hs_group_ours(g) && !tls_hs_listed(hs->peer_groups, hs->n_peer_groups, g) && hs->n_peer_groups < TLS_HS_MAX_PEER_GROUPS)
+        hs->peer_ffdhe |= tls_group_is_ffdhe(g);
+        if (tls_hs_group_ours(e, g) && !tls_hs_listed(hs->peer_groups, hs->n_peer_groups, g) &&
+            hs->n_peer_groups < TLS_HS_MAX_PEER_GROUPS)
             hs->peer_groups[hs->n_peer_groups++] = g;
     }
     hs->peer_sent_groups = true;
@@ -120,9 +122,9 @@ static int write_groups(tls_engine *e, tls_ext_msg msg, tls_wr *w)
     (void)msg;
     if (!e->hs->ch_ecdhe)
         return 0;
-    size_t n;
-    const uint16_t *groups = tls_hs_groups(&n);
-    tls_hs_put_list16(w, groups, n);
+    uint16_t groups[16];
+    size_t n = tls_hs_groups(e, groups, 16);
+    tls_hs_put_list16(w, groups, n < 16 ? n : 16);
     return 1;
 }
 
@@ -172,7 +174,7 @@ static int write_sigalgs(tls_engine *e, tls_ext_msg msg, tls_wr *w)
 {
     if (msg == EXT_IN_CH && e->hs->ch_max < TLS_TLS12)
         return 0;
-    tls_hs_put_sigalgs(w);
+    tls_hs_put_sigalgs(e, w);
     return 1;
 }
 
@@ -387,9 +389,9 @@ static int write_key_share(tls_engine *e, tls_ext_msg msg, tls_wr *w)
         if (!hs->ch_offer13)
             return 0;
         if (!hs->eph) {
-            size_t n;
-            if (!hs->group)
-                hs->group = tls_hs_groups(&n)[0];
+            if (!hs->group && !tls_hs_groups(e, &hs->group, 1))
+                return tls_engine_fail(e, TLS_E_CONFIG, -1, "no key exchange group at security level %d",
+                                       e->cfg->opts.security_level);
             hs->eph = tls_ecdhe_keygen(hs->group, hs->key_share, sizeof hs->key_share, &hs->key_share_len);
             if (!hs->eph)
                 return tls_engine_fail(e, TLS_E_INTERNAL, -1, "key share generation: %s", tls_kex_error());

@@ -19,6 +19,7 @@
 #define TLS_HANDSHAKE_H
 
 #include "engine.h"
+#include "groups.h"
 
 /* the one way the handshake fails with an alert */
 #define FAIL(e, alert, ...) tls_engine_fail((e), TLS_E_ALERT_SENT, (alert), __VA_ARGS__)
@@ -143,6 +144,7 @@ struct tls_hs {
     uint16_t peer_groups[TLS_HS_MAX_PEER_GROUPS];   /* the peer's groups we support, its order */
     size_t n_peer_groups;
     bool peer_sent_groups;
+    bool peer_ffdhe;              /* the peer named a finite-field group (RFC 7919), known or not */
     bool peer_ems, peer_etm;
     uint32_t ext_offered;         /* rows of the extension table: client: sent in
                                    * the ClientHello; server: found in it */
@@ -180,7 +182,7 @@ struct tls_hs {
     /* TLS 1.3 */
     bool tls13;
     bool hrr;                      /* a HelloRetryRequest was sent / received */
-    uint8_t key_share[1024];       /* our public share (ffdhe8192 at most) */
+    uint8_t key_share[TLS_GROUP_MAX_SHARE]; /* our public share (ffdhe8192: 1024 bytes) */
     size_t key_share_len;
     uint8_t legacy_session_id[32]; /* client: sent; server: echoed */
     size_t legacy_session_id_len;
@@ -217,11 +219,11 @@ void tls_hs_take_resumed_peer_cert(tls_engine *e);  /* the resumed session's pee
 bool tls_hs_listed(const uint16_t *list, size_t n, uint16_t v);
 int tls_hs_read_sigalgs(tls_engine *e, tls_rd list);            /* into hs->peer_sigalgs */
 void tls_hs_put_list16(tls_wr *w, const uint16_t *v, size_t n); /* a <2..2^16-2> list */
-void tls_hs_put_sigalgs(tls_wr *w);                             /* our schemes, as a list */
+void tls_hs_put_sigalgs(const tls_engine *e, tls_wr *w);        /* our schemes, as a list */
 bool tls_ch_offers_suite(const tls_client_hello *ch, uint16_t id);
-const uint16_t *tls_hs_groups(size_t *n);         /* ours, best first */
-bool tls_hs_group_ours(uint16_t group);
-uint16_t tls_hs_pick_group(const tls_hs *hs, uint16_t version, tls_rd shares, bool *have_share);
+size_t tls_hs_groups(const tls_engine *e, uint16_t *out, size_t cap); /* ours, best first */
+bool tls_hs_group_ours(const tls_engine *e, uint16_t group);
+uint16_t tls_hs_pick_group(const tls_engine *e, uint16_t version, tls_rd shares, bool *have_share);
 bool tls_hs_find_share(tls_rd shares, uint16_t group, tls_rd *out);
 
 /* extensions.c */

@@ -20,12 +20,29 @@ static bool is_ecdhe(const tls_suite *s)
     return s->kx == TLS_KX_ECDHE_RSA || s->kx == TLS_KX_ECDHE_ECDSA;
 }
 
+static bool is_dhe(const tls_suite *s)
+{
+    return s->kx == TLS_KX_DHE_RSA || s->kx == TLS_KX_DHE_DSS;
+}
+
+/* RFC 7919 4: the FFDHE group of a DHE exchange, 0 for the configured
+ * parameters; false when the client named finite-field groups (a known one
+ * or not) and we share none of them. */
+static bool dhe_group(const tls_engine *e, uint16_t *group)
+{
+    bool ok;
+    *group = tls_dhe_group_choose(e->cfg->opts.security_level, e->hs->peer_groups, e->hs->n_peer_groups, &ok);
+    return ok && (*group || !e->hs->peer_ffdhe);
+}
+
 /* Server preference: the first of our suites the client offered that works
- * with the version, our key, a common group and a signature the client takes. */
-static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, uint16_t version)
+ * with the version, our key, a common group and a signature the client takes.
+ * *no_ffdhe: a DHE suite was passed over for want of a common FFDHE group. */
+static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, uint16_t version, bool *no_ffdhe)
 {
     tls_config *c = e->cfg;
     tls_hs *hs = e->hs;
+    uint16_t ffdhe;
     for (size_t i = 0; i < c->n_suites; i++) {
         const tls_suite *s = tls_suite_by_id(c->suites[i]);
         if (!s || !tls_suite_usable(s, version) || !tls_kx_fits_key(s->kx, c->cred.key))
@@ -33,11 +50,15 @@ static const tls_suite *choose_suite(tls_engine *e, const tls_client_hello *ch, 
         if (!tls_ch_offers_suite(ch, s->info.id))
             continue;
         bool have_share;
-        if (is_ecdhe(s) && (!tls_hs_pick_group(hs, version, ch->key_share, &have_share) || !ch->ecdhe_uncompressed))
+        if (is_ecdhe(s) && (!tls_hs_pick_group(e, version, ch->key_share, &have_share) || !ch->ecdhe_uncompressed))
             continue;
+        if (is_dhe(s) && !dhe_group(e, &ffdhe)) {
+            *no_ffdhe = true;
+            continue;
+        }
         if (s->kx != TLS_KX_RSA &&
-            !tls_sig_choose(c->cred.key, version, hs->peer_sent_sigalgs ? hs->peer_sigalgs : NULL,
-                            hs->n_peer_sigalgs))
+            !tls_sig_choose_at(c->cred.key, version, c->opts.security_level,
+                               hs->peer_sent_sigalgs ? hs->peer_sigalgs : NULL, hs->n_peer_sigalgs))
             continue;
         return s;
     }
@@ -114,7 +135,7 @@ static int send_server_key_exchange(tls_engine *e)
         uint8_t pub[160];
         size_t pub_len = 0;
         bool have_share;
-        hs->group = tls_hs_pick_group(hs, e->version, tls_rd_make(NULL, 0), &have_share);
+        hs->group = tls_hs_pick_group(e, e->version, tls_rd_make(NULL, 0), &have_share);
         hs->eph = tls_ecdhe_keygen(hs->group, pub, sizeof pub, &pub_len);
         tls_wr_u8(&w, 3); /* named_curve */
         tls_wr_u16(&w, hs->group);
@@ -122,7 +143,9 @@ static int send_server_key_exchange(tls_engine *e)
     } else {
         uint8_t p[1024], g[1024], pub[1024];
         size_t p_len = 0, g_len = 0, pub_len = 0;
-        hs->eph = tls_dhe_keygen(c->dh_params, p, &p_len, g, &g_len, pub, &pub_len, sizeof p);
+        uint16_t ffdhe = 0;
+        if (dhe_group(e, &ffdhe))
+            hs->eph = tls_dhe_keygen_group(ffdhe, c->dh_params, p, &p_len, g, &g_len, pub, &pub_len, sizeof p);
         tls_wr_vec(&w, 2, p, p_len);
         tls_wr_vec(&w, 2, g, g_len);
         tls_wr_vec(&w, 2, pub, pub_len);
@@ -132,8 +155,8 @@ static int send_server_key_exchange(tls_engine *e)
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "ephemeral key generation");
     }
     size_t params_len = w.len;
-    uint16_t scheme = tls_sig_choose(c->cred.key, e->version,
-                                     hs->peer_sent_sigalgs ? hs->peer_sigalgs : NULL, hs->n_peer_sigalgs);
+    uint16_t scheme = tls_sig_choose_at(c->cred.key, e->version, c->opts.security_level,
+                                        hs->peer_sent_sigalgs ? hs->peer_sigalgs : NULL, hs->n_peer_sigalgs);
     size_t tbs_len = 64 + params_len;
     uint8_t *tbs = malloc(tbs_len);
     uint8_t sig[1024];
@@ -166,7 +189,7 @@ static bool send_certificate_request(tls_engine *e)
     static const uint8_t types[] = {1 /* rsa_sign */, 2 /* dss_sign */, 64 /* ecdsa_sign */};
     tls_wr_vec(&w, 1, types, sizeof types);
     if (e->version >= TLS_TLS12)
-        tls_hs_put_sigalgs(&w);
+        tls_hs_put_sigalgs(e, &w);
     size_t at = tls_wr_begin_vec(&w, 2);
     STACK_OF(X509_NAME) *names = e->cfg->ca_names;
     for (int i = 0; names && i < sk_X509_NAME_num(names); i++) {
@@ -222,7 +245,11 @@ int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t versi
         return TLS_OK;
     }
 
-    const tls_suite *s = choose_suite(e, ch, version);
+    bool no_ffdhe = false;
+    const tls_suite *s = choose_suite(e, ch, version, &no_ffdhe);
+    if (!s && no_ffdhe) /* RFC 7919 4 */
+        return FAIL(e, TLS_ALERT_INSUFFICIENT_SECURITY,
+                    "the client's finite-field groups are none of ours and no other suite is in common");
     if (!s)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "no cipher suite in common for %s (the client offered %zu)",
                     tls_version_name(version), ch->n_suites);

@@ -190,7 +190,7 @@ int tls13_server_start(tls_engine *e, tls_client_hello *ch)
     }
     if (!s)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "no TLS 1.3 cipher suite in common");
-    if (!tls_sig_choose(c->cred.key, TLS_TLS13, hs->peer_sigalgs, hs->n_peer_sigalgs))
+    if (!tls_sig_choose_at(c->cred.key, TLS_TLS13, c->opts.security_level, hs->peer_sigalgs, hs->n_peer_sigalgs))
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "no TLS 1.3 signature scheme of the client fits our key");
     e->suite = s;
     e->reused = false;
@@ -198,7 +198,7 @@ int tls13_server_start(tls_engine *e, tls_client_hello *ch)
     e->session_id_len = 0;
 
     bool have_share;
-    uint16_t group = tls_hs_pick_group(hs, TLS_TLS13, ch->key_share, &have_share);
+    uint16_t group = tls_hs_pick_group(e, TLS_TLS13, ch->key_share, &have_share);
     if (!group)
         return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "no key exchange group in common");
     hs->group = group;
