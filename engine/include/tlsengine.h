@@ -189,7 +189,9 @@ typedef struct tls_options {
                                       * 256 bits of security at levels 1..5 (level 2: no MD5 or
                                       * SHA-1 signatures, RSA/DSA/DH >= 2048 bits, EC >= 224);
                                       * 0 accepts anything. A peer below it: {bad_cert,
-                                      * security_level}; our own: TLS_E_CONFIG */
+                                      * security_level}; our own: TLS_E_CONFIG. Groups and
+                                      * TLS 1.2/1.3 signature schemes below it are neither
+                                      * offered nor accepted (SHA-1: level 0 only) */
     const uint8_t *cert; size_t cert_len;     /* DER; overrides certfile */
     const char *certfile;            /* PEM, leaf first then chain */
     const uint8_t *key; size_t key_len;       /* DER; overrides keyfile */
