@@ -58,6 +58,11 @@ static inline uint32_t tls_rd_u24(tls_rd *r)
     r->off += 3;
     return v;
 }
+static inline uint32_t tls_rd_u32(tls_rd *r)
+{
+    uint32_t hi = tls_rd_u16(r);
+    return hi << 16 | tls_rd_u16(r);
+}
 /* Returns a pointer to the next n bytes (NULL if short). */
 static inline const uint8_t *tls_rd_bytes(tls_rd *r, size_t n)
 {
@@ -138,6 +143,16 @@ static inline void tls_wr_u24(tls_wr *w, uint32_t v)
         d[2] = (uint8_t)v;
         w->len += 3;
     }
+}
+static inline void tls_wr_u32(tls_wr *w, uint32_t v)
+{
+    tls_wr_u16(w, (uint16_t)(v >> 16));
+    tls_wr_u16(w, (uint16_t)v);
+}
+static inline void tls_wr_u64(tls_wr *w, uint64_t v)
+{
+    tls_wr_u32(w, (uint32_t)(v >> 32));
+    tls_wr_u32(w, (uint32_t)v);
 }
 static inline void tls_wr_bytes(tls_wr *w, const void *src, size_t n)
 {

@@ -180,20 +180,23 @@ static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
     size_t off = 0;
     while (!(e->status & TLS_ST_FAILED) && e->hsbuf.len - off >= 4) {
         const uint8_t *m = e->hsbuf.p + off;
-        size_t mlen = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
+        tls_rd hdr = tls_rd_make(m, e->hsbuf.len - off);
+        uint8_t mtype = tls_rd_u8(&hdr);
+        size_t mlen = tls_rd_u24(&hdr);
         /* a ClientHello may be as long as its header says (large suite and
          * extension lists); nothing else needs more than a long chain */
-        bool hello = e->server && m[0] == TLS_HS_CLIENT_HELLO;
+        bool hello = e->server && mtype == TLS_HS_CLIENT_HELLO;
         if (mlen > (hello ? TLS_MAX_CLIENT_HELLO : TLS_MAX_HS_MSG)) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_ILLEGAL_PARAMETER,
-                            "handshake message type %u of %zu bytes is too long", m[0], mlen);
+                            "handshake message type %u of %zu bytes is too long", mtype, mlen);
             break;
         }
-        if (e->hsbuf.len - off < 4 + mlen)
+        const uint8_t *body = tls_rd_bytes(&hdr, mlen);
+        if (!body)
             break;
         off += 4 + mlen;
         unsigned epoch = e->rd_epoch;
-        tls_hs_handle(e, m[0], m + 4, mlen, m, 4 + mlen);
+        tls_hs_handle(e, mtype, body, mlen, m, 4 + mlen);
         if (epoch != e->rd_epoch && off < e->hsbuf.len && !(e->status & TLS_ST_FAILED))
             /* RFC 8446 5.1: a key change must fall on a record boundary */
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
@@ -225,11 +228,12 @@ static void process_records(tls_engine *e)
             e->in_off += v2_used;
             continue;
         }
-        if (avail < TLS_RECORD_HEADER)
-            break;
-        uint8_t type = h[0];
-        uint16_t ver = (uint16_t)(h[1] << 8 | h[2]);
-        size_t len = (size_t)h[3] << 8 | h[4];
+        tls_rd hdr = tls_rd_make(h, avail);
+        uint8_t type = tls_rd_u8(&hdr);
+        uint16_t ver = tls_rd_u16(&hdr);
+        size_t len = tls_rd_u16(&hdr);
+        if (hdr.bad)
+            break; /* the header is not all here yet */
         if (type < TLS_CT_CCS || type > TLS_CT_APPDATA) {
             tls_engine_fail(e, TLS_E_ALERT_SENT, TLS_ALERT_UNEXPECTED_MESSAGE,
                             "record of unknown content type %u (is the peer speaking TLS?)", type);

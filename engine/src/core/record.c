@@ -26,28 +26,31 @@
  * the MAC input by at most 256 bytes, i.e. 5 blocks of 64 or 3 of 128. */
 static const uint8_t dummy_blocks[512];
 
-static void put_u64(uint8_t *p, uint64_t v)
+static void put_u64(uint8_t p[8], uint64_t v)
 {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
+    tls_wr w = tls_wr_fixed(p, 8);
+    tls_wr_u64(&w, v);
+}
+
+void tls_rec_write_header(uint8_t out[TLS_RECORD_HEADER], uint8_t type, uint16_t version, size_t len)
+{
+    tls_wr w = tls_wr_fixed(out, TLS_RECORD_HEADER);
+    tls_wr_u8(&w, type);
+    tls_wr_u16(&w, version);
+    tls_wr_u16(&w, (uint16_t)len);
 }
 
 /* MAC / AEAD header: seq || type || version || length (13 bytes); SSL 3.0
  * has no version in its MAC input (11 bytes). */
 static size_t mac_header(const tls_rec_crypto *rc, uint8_t type, size_t len, uint8_t h[13])
 {
-    size_t n = 8;
-    put_u64(h, rc->seq);
-    h[n++] = type;
-    if (!rc->ssl3) {
-        h[n++] = (uint8_t)(rc->version >> 8);
-        h[n++] = (uint8_t)rc->version;
-    }
-    h[n++] = (uint8_t)(len >> 8);
-    h[n++] = (uint8_t)len;
-    return n;
+    tls_wr w = tls_wr_fixed(h, 13);
+    tls_wr_u64(&w, rc->seq);
+    tls_wr_u8(&w, type);
+    if (!rc->ssl3)
+        tls_wr_u16(&w, rc->version);
+    tls_wr_u16(&w, (uint16_t)len);
+    return w.len;
 }
 
 /* hash(outer_key_block || hash(inner_key_block || hdr || data)): HMAC and the
@@ -278,11 +281,7 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
     uint8_t *frag = out + TLS_RECORD_HEADER, *body = frag + pre;
     if (len && body != pt)
         memmove(body, pt, len);
-    out[0] = type;
-    out[1] = (uint8_t)(wire_version >> 8);
-    out[2] = (uint8_t)wire_version;
-    out[3] = (uint8_t)(flen >> 8);
-    out[4] = (uint8_t)flen;
+    tls_rec_write_header(out, type, wire_version, flen);
 
     uint8_t hdr[13];
     size_t hlen;

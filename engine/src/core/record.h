@@ -58,6 +58,9 @@ bool tls_rec_init(tls_rec_crypto *rc, const tls_suite *suite, uint16_t version, 
 /* Frees contexts and wipes keys; leaves a null-cipher state. */
 void tls_rec_clear(tls_rec_crypto *rc);
 
+/* Writes a record header (type, version, length), also the TLS 1.3 AAD. */
+void tls_rec_write_header(uint8_t out[TLS_RECORD_HEADER], uint8_t type, uint16_t version, size_t len);
+
 /* Bytes a sealed record adds to its plaintext at most (header excluded). */
 size_t tls_rec_overhead(const tls_rec_crypto *rc);
 

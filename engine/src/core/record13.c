@@ -51,11 +51,7 @@ bool tls13_rec_seal(tls_rec_crypto *rc, uint8_t type, const uint8_t *pt, size_t 
     if (len && body != pt)
         memmove(body, pt, len);
     body[len] = type; /* TLSInnerPlaintext: content || type, no padding */
-    out[0] = TLS_CT_APPLICATION_DATA13;
-    out[1] = 3;
-    out[2] = 3;
-    out[3] = (uint8_t)(clen >> 8);
-    out[4] = (uint8_t)clen;
+    tls_rec_write_header(out, TLS_CT_APPLICATION_DATA13, TLS_TLS12, clen);
     uint8_t nonce[12];
     int n = 0;
     nonce13(rc, nonce);
@@ -82,7 +78,8 @@ int tls13_rec_open(tls_rec_crypto *rc, uint8_t outer_type, uint8_t *frag, size_t
     if (len < tag + 1)
         return TLS_ALERT_BAD_RECORD_MAC;
     size_t clen = len - tag;
-    uint8_t hdr[5] = {outer_type, 3, 3, (uint8_t)(len >> 8), (uint8_t)len}, nonce[12], scratch[16];
+    uint8_t hdr[TLS_RECORD_HEADER], nonce[12], scratch[16];
+    tls_rec_write_header(hdr, outer_type, TLS_TLS12, len);
     int n = 0;
     nonce13(rc, nonce);
     if (EVP_CipherInit_ex2(rc->ctx, NULL, NULL, nonce, 0, NULL) != 1 ||

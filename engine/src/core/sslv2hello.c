@@ -56,9 +56,10 @@ tls_v2_result tls_sslv2_hello(tls_engine *e, const uint8_t *p, size_t avail, siz
         return TLS_V2_NOT;
     if (avail < V2_HEADER + 1)
         return TLS_V2_MORE;
-    if (p[2] != V2_MSG_CLIENT_HELLO)
+    tls_rd hdr = tls_rd_make(p, avail);
+    size_t len = tls_rd_u16(&hdr) & 0x7fff; /* the top bit marks a 2-byte v2 header */
+    if (tls_rd_u8(&hdr) != V2_MSG_CLIENT_HELLO)
         return TLS_V2_NOT; /* not a hello: refused as a record of unknown type */
-    size_t len = (size_t)(p[0] & 0x7f) << 8 | p[1];
     if (len > TLS_MAX_PLAINTEXT)
         return refuse(e, TLS_ALERT_RECORD_OVERFLOW, "longer than 2^14 bytes");
     if (avail < V2_HEADER + len)
