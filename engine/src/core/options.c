@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "kex.h"
+#include "options_members.h"
 
 void tls_options_init(tls_options *o)
 {
@@ -19,12 +20,22 @@ void tls_options_init(tls_options *o)
 
 static const uint16_t vmask_versions[] = {TLS_SSL3, TLS_TLS10, TLS_TLS11, TLS_TLS12, TLS_TLS13};
 
+/* The string members of tls_options (paths and strings), from the one list
+ * of members, so that a new string option cannot be left pointing at the
+ * caller's memory. */
+#define STRING_MEMBER_BY_STRING(m) &c->opts.m,
+#define STRING_MEMBER_BY_FILE(m) &c->opts.m,
+#define STRING_MEMBER_BY_VALUE(m)
+#define STRING_MEMBER_BY_ARRAY(m)
+#define STRING_MEMBER_BY_DER_LIST(m)
+#define STRING_MEMBER_KEYED_WITH(m)
+#define STRING_MEMBER_NOT_KEYED(m)
+#define STRING_MEMBER(m, how, arg) STRING_MEMBER_##how(m)
+
 /* Copies the option strings into one block the config owns. */
 static bool copy_strings(tls_config *c)
 {
-    const char **fields[] = {&c->opts.certfile,   &c->opts.keyfile, &c->opts.password,
-                             &c->opts.cacertfile, &c->opts.dhfile,  &c->opts.ciphers,
-                             &c->opts.server_name, &c->opts.alpn};
+    const char **fields[] = {OPTIONS_MEMBERS(STRING_MEMBER)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
         if (*fields[i])

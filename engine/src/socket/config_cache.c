@@ -4,21 +4,16 @@
  * session cache, which is what makes reuse_sessions work across
  * connections, and a server's files are read once, not per accept.
  *
- * The key is built from one list, OPTIONS_MEMBERS, that says for every
- * member of tls_options how it enters the key. The build fails when the
- * list and the struct disagree:
- *  - a member added to tls_options without a row leaves the positional
- *    initializer of `every_member_listed` one value short, which
- *    -Wmissing-field-initializers (made an error below) refuses;
- *  - a row twice declares its enumerator twice;
- *  - a row naming no member fails in the key code, which touches every row.
- * Rows that are not keyed still say why (KEYED_WITH, NOT_KEYED). */
+ * The key is built from one list, OPTIONS_MEMBERS (base/options_members.h),
+ * that says for every member of tls_options how it enters the key; the
+ * build fails when the list and the struct disagree. */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "options_members.h"
 #include "sock.h"
 
 /* How a member enters the key; `o` is the options, `w` the key writer. */
@@ -30,55 +25,6 @@
 #define BY_DER_LIST(w, o, m, count) key_der_list(w, (o)->m, (o)->m##_len, (o)->count)
 #define KEYED_WITH(w, o, m, row)  (void)sizeof (o)->m         /* a count: part of row's key */
 #define NOT_KEYED(w, o, m, _)     (void)sizeof (o)->m         /* no part of the config */
-
-/* Every member of tls_options, in declaration order: (member, how, argument). */
-#define OPTIONS_MEMBERS(X)                              \
-    X(verify, BY_VALUE, _)                              \
-    X(verify_fun, BY_VALUE, _)                          \
-    X(verify_fun_state, BY_VALUE, _)                    \
-    X(fail_if_no_peer_cert, BY_VALUE, _)                \
-    X(depth, BY_VALUE, _)                               \
-    X(security_level, BY_VALUE, _)                      \
-    X(cert, BY_ARRAY, cert_len)                         \
-    X(cert_len, KEYED_WITH, cert)                       \
-    X(certfile, BY_FILE, _)                             \
-    X(key, BY_ARRAY, key_len)                           \
-    X(key_len, KEYED_WITH, key)                         \
-    X(keyfile, BY_FILE, _)                              \
-    X(password, BY_STRING, _)                           \
-    X(cacerts, BY_DER_LIST, n_cacerts)                  \
-    X(cacerts_len, KEYED_WITH, cacerts)                 \
-    X(n_cacerts, KEYED_WITH, cacerts)                   \
-    X(cacertfile, BY_FILE, _)                           \
-    X(dh, BY_ARRAY, dh_len)                             \
-    X(dh_len, KEYED_WITH, dh)                           \
-    X(dhfile, BY_FILE, _)                               \
-    X(ciphers, BY_STRING, _)                            \
-    X(cipher_ids, BY_ARRAY, n_cipher_ids)               \
-    X(n_cipher_ids, KEYED_WITH, cipher_ids)             \
-    X(versions, BY_VALUE, _)                            \
-    X(ssl_imp, BY_VALUE, _)                             \
-    X(secure_renegotiate, BY_VALUE, _)                  \
-    X(client_renegotiation, BY_VALUE, _)                \
-    X(reuse_sessions, BY_VALUE, _)                      \
-    X(reuse_session, BY_VALUE, _)                       \
-    X(reuse_session_arg, BY_VALUE, _)                   \
-    X(server_name, BY_STRING, _)                        \
-    X(no_hostname_check, BY_VALUE, _)                   \
-    X(alpn, BY_STRING, _)                               \
-    X(fallback_scsv, BY_VALUE, _)                       \
-    X(keylog, BY_VALUE, _)                              \
-    X(keylog_arg, BY_VALUE, _)                          \
-    X(transport, NOT_KEYED, _) /* per socket: tls_sock_new takes it */
-
-#define ROW_NAME(m, how, arg) OPTIONS_ROW_##m,
-enum { OPTIONS_MEMBERS(ROW_NAME) OPTIONS_ROWS };
-
-#define ROW_ZERO(m, how, arg) 0,
-#pragma GCC diagnostic push
-#pragma GCC diagnostic error "-Wmissing-field-initializers"
-static const tls_options every_member_listed __attribute__((unused)) = {OPTIONS_MEMBERS(ROW_ZERO)};
-#pragma GCC diagnostic pop
 
 static void key_raw(tls_wr *w, const void *p, size_t n)
 {
