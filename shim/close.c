@@ -21,13 +21,8 @@
 
 SHIM_EXPORT int close(int fd)
 {
-    shim_init();
-    shim_lock();
-    if (shim_fd_is_own(fd)) {
-        shim_unlock();
-        errno = EBADF;
+    if (!shim_lock_program_fds(fd, -1))
         return -1;
-    }
     if (shim_fd_sock(fd))
         shim_fd_set_sock(fd, NULL);
     shim_unlock();

@@ -22,13 +22,8 @@ static void copied(int oldfd, int newfd)
 
 SHIM_EXPORT int dup(int fd)
 {
-    shim_init();
-    shim_lock();
-    if (shim_fd_is_own(fd)) {
-        shim_unlock();
-        errno = EBADF;
+    if (!shim_lock_program_fds(fd, -1))
         return -1;
-    }
     int n = shim_real.dup(fd);
     if (n >= 0)
         copied(fd, n);
@@ -38,13 +33,8 @@ SHIM_EXPORT int dup(int fd)
 
 static int dup_to(int oldfd, int newfd, int flags, bool three)
 {
-    shim_init();
-    shim_lock();
-    if (shim_fd_is_own(oldfd) || shim_fd_is_own(newfd)) {
-        shim_unlock();
-        errno = EBADF;
+    if (!shim_lock_program_fds(oldfd, newfd))
         return -1;
-    }
     int n = three ? shim_real.dup3(oldfd, newfd, flags) : shim_real.dup2(oldfd, newfd);
     if (n >= 0)
         copied(oldfd, n);
@@ -68,12 +58,8 @@ static int do_fcntl(bool is64, int fd, int cmd, void *arg)
     int (*real)(int, int, ...) = is64 ? shim_real.fcntl64 : shim_real.fcntl;
     if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
         return real(fd, cmd, arg);
-    shim_lock();
-    if (shim_fd_is_own(fd)) {
-        shim_unlock();
-        errno = EBADF;
+    if (!shim_lock_program_fds(fd, -1))
         return -1;
-    }
     int n = real(fd, cmd, (int)(intptr_t)arg);
     if (n >= 0)
         copied(fd, n);

@@ -140,6 +140,18 @@ int shim_fd_high(int fd)
     return n;
 }
 
+bool shim_lock_program_fds(int fd, int fd2)
+{
+    shim_init();
+    shim_lock();
+    if (shim_fd_is_own(fd) || (fd2 >= 0 && shim_fd_is_own(fd2))) {
+        shim_unlock();
+        errno = EBADF;
+        return false;
+    }
+    return true;
+}
+
 void shim_fd_close_own(int fd)
 {
     if (fd < 0)

@@ -88,6 +88,10 @@ void shim_sock_unref(shim_sock *s);
 int shim_fd_high(int fd);
 /* Closes an owned fd (real close) and forgets it. */
 void shim_fd_close_own(int fd);
+/* For the interposed calls that take program fds: shim_init(), then the
+ * lock, and true; false with EBADF (lock not held) when fd or fd2 (-1: none)
+ * is one of the shim's own, which the program must not touch. */
+bool shim_lock_program_fds(int fd, int fd2);
 void shim_fdtable_init(void);
 void shim_fdtable_child_reset(void); /* after fork, in the child */
 
