@@ -63,8 +63,10 @@ static bool is_tcp_stream(int fd)
 /* A blocking connect waits for the handshake the way a program would after a
  * non-blocking one: poll() for POLLOUT on its own fd (writable once the
  * handshake is done, POLLHUP when it failed), the shim's lock released, in
- * slices so the state is re-checked even without a wake-up. Like TCP's
- * connect it returns EINTR when a signal handler ran (alarm() timeouts work)
+ * slices of a second so the state is re-checked even without a wake-up.
+ * Like TCP's connect it returns EINTR when a signal handler ran (alarm()
+ * timeouts work; a signal that lands just as a slice ends runs its handler
+ * after poll returned 0, unseen, so the slices are long and rarely end)
  * and EINPROGRESS once SO_SNDTIMEO has passed; the handshake goes on and
  * SO_ERROR, poll and a second connect tell the rest. Lock held on entry and
  * on return. */
@@ -76,7 +78,7 @@ static int connect_wait(int fd, shim_sock *s, const struct timeval *limit)
     s->refs++; /* s stays valid while the lock is released */
     int rc = 0;
     while (s->state == SOCK_PENDING && s->conn) {
-        int slice = 250;
+        int slice = 1000;
         if (limit_ms > 0) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);

@@ -44,7 +44,7 @@ cat >"$T/server.py" <<'EOF'
 import os, socket, sys
 sys.path.insert(0, os.path.dirname(sys.argv[0]))
 from stream import send_stream, recv_stream
-port, size, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, size, ready, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", port)); ls.listen(1)
 open(ready, "w").close()
@@ -55,19 +55,19 @@ try:
     c.close()
 except OSError as e:
     sent, sent_h = -1, "error-%s" % e.__class__.__name__
-print("received %d %s" % (got, got_h)); print("sent %d %s" % (sent, sent_h), flush=True)
+with open(out, "w") as f: f.write("received %d %s\nsent %d %s\n" % (got, got_h, sent, sent_h))
 EOF
 cat >"$T/client.py" <<'EOF'
 import os, socket, sys
 sys.path.insert(0, os.path.dirname(sys.argv[0]))
 from stream import send_stream, recv_stream
-port, size = int(sys.argv[1]), int(sys.argv[2])
+port, size, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port))
 sent, sent_h = send_stream(s, size)
 s.shutdown(socket.SHUT_WR)
 got, got_h = recv_stream(s)
 s.close()
-print("sent %d %s" % (sent, sent_h)); print("received %d %s" % (got, got_h), flush=True)
+with open(out, "w") as f: f.write("sent %d %s\nreceived %d %s\n" % (sent, sent_h, got, got_h))
 EOF
 
 # one_pair NAME VERSION BYTES: a shimmed server and client speaking VERSION
@@ -82,18 +82,18 @@ one_pair() {
         "server_name = localhost" "cacertfile = $PKI/ca.pem"
     rm -f "$T/$name.ready"
     e2e_bg "$T/$name-srv.out" timeout 600 "$TLSSHIM" -c "$T/$name-srv.ini" \
-        python3 "$T/server.py" "$port" "$BYTES" "$T/$name.ready"
+        python3 "$T/server.py" "$port" "$BYTES" "$T/$name.ready" "$T/$name-srv.res"
     local srv=$E2E_BG_PID
     for _ in $(seq 100); do [ -f "$T/$name.ready" ] && break; sleep 0.1; done
     local t0=$SECONDS
-    timeout 600 "$TLSSHIM" -c "$T/$name-cli.ini" python3 "$T/client.py" "$port" "$BYTES" \
+    timeout 600 "$TLSSHIM" -c "$T/$name-cli.ini" python3 "$T/client.py" "$port" "$BYTES" "$T/$name-cli.res" \
         >"$T/$name-cli.out" 2>&1
     wait "$srv" 2>/dev/null
     local c_sent c_got s_sent s_got
-    c_sent=$(awk '/^sent/ {print $2, $3}' "$T/$name-cli.out")
-    c_got=$(awk '/^received/ {print $2, $3}' "$T/$name-cli.out")
-    s_sent=$(awk '/^sent/ {print $2, $3}' "$T/$name-srv.out")
-    s_got=$(awk '/^received/ {print $2, $3}' "$T/$name-srv.out")
+    c_sent=$(awk '/^sent/ {print $2, $3}' "$T/$name-cli.res")
+    c_got=$(awk '/^received/ {print $2, $3}' "$T/$name-cli.res")
+    s_sent=$(awk '/^sent/ {print $2, $3}' "$T/$name-srv.res")
+    s_got=$(awk '/^received/ {print $2, $3}' "$T/$name-srv.res")
     local want=$BYTES
     if [ "${c_sent%% *}" = "$want" ] && [ "$c_sent" = "$s_got" ] &&
         [ "${s_sent%% *}" = "$want" ] && [ "$s_sent" = "$c_got" ] &&
@@ -101,7 +101,7 @@ one_pair() {
         pass "$name ($((want >> 20)) MiB each way, $((SECONDS - t0)) s)"
     else
         fail "$name" "client sent '$c_sent' got '$c_got'; server got '$s_got' sent '$s_sent': $(
-            grep -v '^\(sent\|received\) ' "$T/$name-cli.out" "$T/$name-srv.out" | tail -4 | tr '\n' ' ')"
+            tail -2 "$T/$name-cli.out" "$T/$name-srv.out" | tr '\n' ' ')"
     fi
 }
 
