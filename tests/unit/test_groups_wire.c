@@ -170,8 +170,8 @@ Test(groups_wire, tls12_dhe_without_ffdhe_groups_keeps_the_default, .timeout = 6
 
 typedef struct hello_spec {
     uint16_t version;                   /* legacy_version; 1.3 adds supported_versions */
-    const uint16_t *suites, *groups, *sigalgs;
-    size_t n_suites, n_groups, n_sigalgs;
+    const uint16_t *suites, *groups, *sigalgs, *sigalgs_cert;
+    size_t n_suites, n_groups, n_sigalgs, n_sigalgs_cert;
     uint16_t share_group;               /* 0: no key_share */
     const uint8_t *share;
     size_t share_len;
@@ -217,6 +217,8 @@ static tls_wr client_hello(const hello_spec *h)
         put_list(&w, TLS_EXT_SUPPORTED_GROUPS, h->groups, h->n_groups);
     if (h->n_sigalgs)
         put_list(&w, TLS_EXT_SIGNATURE_ALGORITHMS, h->sigalgs, h->n_sigalgs);
+    if (h->n_sigalgs_cert)
+        put_list(&w, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, h->sigalgs_cert, h->n_sigalgs_cert);
     if (h->share_group) {
         tls_wr_u16(&w, TLS_EXT_KEY_SHARE);
         size_t outer = tls_wr_begin_vec(&w, 2), list = tls_wr_begin_vec(&w, 2);
@@ -414,4 +416,20 @@ Test(groups_wire, tls12_dhe_with_only_unknown_ffdhe_groups_is_insufficient_secur
     h.groups = ec_only;
     h.n_groups = 1;
     cr_expect(ask_server(2, TLS_VMASK_TLS12, &h).server_hello);
+}
+
+/* signature_algorithms_cert alone names no scheme for the handshake: a full
+ * TLS 1.2 handshake is refused even for RSA key transport (as OpenSSL does);
+ * with signature_algorithms beside it, or neither, it goes ahead. */
+Test(groups_wire, tls12_sigalgs_cert_without_sigalgs_is_handshake_failure)
+{
+    static const uint16_t rsa_kx[] = {0x002f};
+    hello_spec h = {.version = TLS_TLS12, .suites = rsa_kx, .n_suites = 1, .sigalgs_cert = pss256,
+                    .n_sigalgs_cert = 1};
+    cr_expect_eq(ask_server(0, TLS_VMASK_TLS12, &h).alert, TLS_ALERT_HANDSHAKE_FAILURE);
+    h.sigalgs = pss256;
+    h.n_sigalgs = 1;
+    cr_expect(ask_server(0, TLS_VMASK_TLS12, &h).server_hello);
+    h.n_sigalgs = h.n_sigalgs_cert = 0;
+    cr_expect(ask_server(0, TLS_VMASK_TLS12, &h).server_hello);
 }

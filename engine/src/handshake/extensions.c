@@ -627,6 +627,8 @@ int tls_ext_parse_client_hello(tls_engine *e, tls_rd block, tls_client_hello *ch
     e->hs->peer_ems = e->hs->peer_etm = false;
     ext_out out = {ch, NULL};
     int rc = parse_block(e, EXT_IN_CH, block, &out);
+    tls_rd unused;
+    ch->has_sigalgs_cert = rc == TLS_OK && tls_ext_find(block, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, &unused);
     if (rc == TLS_OK && ch->scsv_reneg) /* RFC 5746 3.6: the SCSV asks for the extension */
         e->hs->ext_offered |= bit_of(row_of(TLS_EXT_RENEGOTIATION_INFO));
     return rc;

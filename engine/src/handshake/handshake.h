@@ -98,6 +98,7 @@ typedef struct tls_client_hello {
     bool has_versions, has_key_share, has_cookie, has_psk, has_early_data, has_psk_modes;
     tls_rd versions, key_share, cookie, psk, psk_modes;
     bool has_ticket_ext;     /* session_ticket (RFC 5077): empty asks for one */
+    bool has_sigalgs_cert;   /* signature_algorithms_cert (RFC 8446 4.2.3) */
     tls_rd ticket;
 } tls_client_hello;
 

@@ -245,6 +245,11 @@ int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t versi
         return TLS_OK;
     }
 
+    /* signature_algorithms_cert without signature_algorithms leaves no
+     * scheme both sides named: no full handshake, as OpenSSL decides */
+    if (version >= TLS_TLS12 && ch->has_sigalgs_cert && !hs->peer_sent_sigalgs)
+        return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE,
+                    "signature_algorithms_cert without signature_algorithms: no signature scheme in common");
     bool no_ffdhe = false;
     const tls_suite *s = choose_suite(e, ch, version, &no_ffdhe);
     if (!s && no_ffdhe) /* RFC 7919 4 */
