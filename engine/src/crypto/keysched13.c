@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
 #include "prf.h"
 
@@ -31,18 +32,16 @@ bool tls13_expand_label(tls_hash_id h, const uint8_t *secret, const char *label,
     size_t ll = strlen(label), hl = tls_hash_len(h);
     if (ll + 6 > 255 || context_len > 255 || out_len > 255 * hl || !hl)
         return false;
-    size_t n = 0;
-    info[n++] = (uint8_t)(out_len >> 8);
-    info[n++] = (uint8_t)out_len;
-    info[n++] = (uint8_t)(ll + 6);
-    memcpy(info + n, "tls13 ", 6);
-    n += 6;
-    memcpy(info + n, label, ll);
-    n += ll;
-    info[n++] = (uint8_t)context_len;
-    if (context_len)
-        memcpy(info + n, context, context_len);
-    n += context_len;
+    tls_wr w = tls_wr_fixed(info, sizeof info - 1); /* the last byte is HKDF's counter */
+    tls_wr_u16(&w, (uint16_t)out_len);
+    size_t at = tls_wr_begin_vec(&w, 1);
+    tls_wr_bytes(&w, "tls13 ", 6);
+    tls_wr_bytes(&w, label, ll);
+    tls_wr_end_vec(&w, at, 1);
+    tls_wr_vec(&w, 1, context, context_len);
+    if (w.bad)
+        return false;
+    size_t n = w.len;
     /* HKDF-Expand (RFC 5869 2.3): T(i) = HMAC(PRK, T(i-1) || info || i) */
     uint8_t t[TLS13_MAX_HASH];
     size_t tl = 0, done = 0;
