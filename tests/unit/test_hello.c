@@ -586,3 +586,31 @@ Test(hello, client_renegotiation_refused_by_default_with_a_warning)
     tls_config_free(cc);
     tls_config_free(sc);
 }
+
+/* ---- signature_algorithms_cert without signature_algorithms ---- */
+
+Test(hello, sigalgs_cert_without_sigalgs_is_handshake_failure)
+{
+    /* what tlsfuzzer's test-sig-algs-renegotiation-resumption expects (as OpenSSL) */
+    static const uint16_t schemes[] = {SIG_RSA_PSS_RSAE_SHA256, 0x0401};
+    hello h;
+    hello_init(&h, TLS_TLS12, ecdhe, 1);
+    ext_groups(&h, 23);
+    ext_u16_list(&h, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, 2, schemes, 2, 0);
+    answer a = ask_new(ALL_VERSIONS, hello_message(&h));
+    cr_assert_not(a.server_hello);
+    cr_assert_eq(a.alert, TLS_ALERT_HANDSHAKE_FAILURE);
+
+    hello_init(&h, TLS_TLS12, ecdhe, 1); /* with signature_algorithms beside it: fine */
+    ext_groups(&h, 23);
+    ext_u16_list(&h, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, 2, schemes, 2, 0);
+    ext_u16_list(&h, TLS_EXT_SIGNATURE_ALGORITHMS, 2, schemes, 2, 0);
+    a = ask_new(ALL_VERSIONS, hello_message(&h));
+    cr_assert(a.server_hello && a.version == TLS_TLS12, "alert %d", a.alert);
+
+    hello_init(&h, TLS_TLS12, ecdhe, 1); /* a malformed one is decode_error */
+    ext_groups(&h, 23);
+    ext(&h, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, "\x00\x03\x04\x01\x05", 5);
+    a = ask_new(ALL_VERSIONS, hello_message(&h));
+    cr_assert_eq(a.alert, TLS_ALERT_DECODE_ERROR);
+}

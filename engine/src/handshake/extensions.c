@@ -178,6 +178,18 @@ static int write_sigalgs(tls_engine *e, tls_ext_msg msg, tls_wr *w)
     return 1;
 }
 
+/* ---- signature_algorithms_cert (RFC 8446 4.2.3): read, never sent ---- */
+static int parse_sigalgs_cert(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
+{
+    (void)msg;
+    (void)out;
+    tls_rd list = tls_rd_vec(body, 2, 2, 0xfffe);
+    if (list.bad || (list.len & 1) || !tls_rd_done(body))
+        return malformed(e, "signature_algorithms_cert");
+    e->hs->peer_sent_sigalgs_cert = true; /* our chains are checked against signature_algorithms */
+    return TLS_OK;
+}
+
 /* ---- application_layer_protocol_negotiation (RFC 7301) ---- */
 /* The server's choice, in ServerHello or EncryptedExtensions. */
 static int accept_alpn(tls_engine *e, tls_rd *body)
@@ -522,6 +534,8 @@ static const ext_row rows[] = {
      write_point_formats, "client: with ECDHE suites; server: an ECDHE suite, full handshake"},
     {TLS_EXT_SIGNATURE_ALGORITHMS, "signature_algorithms", EXT_IN_CH | EXT_IN_CR, 0, parse_sigalgs,
      write_sigalgs, "client: TLS 1.2 and up; server: in its TLS 1.3 CertificateRequest"},
+    {TLS_EXT_SIGNATURE_ALGORITHMS_CERT, "signature_algorithms_cert", EXT_IN_CH | EXT_IN_CR, 0,
+     parse_sigalgs_cert, NULL, "never (our signature_algorithms covers certificates too)"},
     {TLS_EXT_ALPN, "application_layer_protocol_negotiation", EXT_IN_CH | EXT_IN_SH | EXT_IN_EE, 0,
      parse_alpn, write_alpn, "client: protocols configured; server: the protocol chosen"},
     {TLS_EXT_ENCRYPT_THEN_MAC, "encrypt_then_mac", EXT_IN_CH | EXT_IN_SH, 0, parse_etm, write_etm,
@@ -623,7 +637,7 @@ int tls_ext_parse_client_hello(tls_engine *e, tls_rd block, tls_client_hello *ch
 {
     ch->ecdhe_uncompressed = true;
     e->hs->n_peer_groups = e->hs->n_peer_sigalgs = 0;
-    e->hs->peer_sent_groups = e->hs->peer_sent_sigalgs = false;
+    e->hs->peer_sent_groups = e->hs->peer_sent_sigalgs = e->hs->peer_sent_sigalgs_cert = false;
     e->hs->peer_ems = e->hs->peer_etm = false;
     ext_out out = {ch, NULL};
     int rc = parse_block(e, EXT_IN_CH, block, &out);
