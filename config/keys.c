@@ -131,12 +131,17 @@ const policy_key_def policy_keys[] = {
      .slot = POLICY_KEY_SECURE_RENEGOTIATE, .parse = policy_parse_bool,
      .print = policy_print_bool, .field = RULE(secure_renegotiate), .dflt = "true",
      .expected = BOOL_TEXT,
-     .doc = "`true`: refuse to renegotiate with a peer that lacks RFC 5746 (the Erlang/OTP "
-            "ssl module defaults to `false`)"},
+     .doc = "`true`: refuse to renegotiate with a peer that lacks RFC 5746; the first handshake "
+            "goes ahead either way (the Erlang/OTP ssl module defaults to `false`)"},
+    {.name = "client_renegotiation", .sections = KEY_IN_ACCEPT, .slot = POLICY_KEY_CLIENT_RENEGOTIATION,
+     .parse = policy_parse_bool, .print = policy_print_bool, .field = RULE(client_renegotiation),
+     .dflt = "false", .expected = BOOL_TEXT,
+     .doc = "`true`: accept a renegotiation the client starts; `false` answers it with a "
+            "no_renegotiation warning and the connection goes on (as nginx does)"},
     {.name = "reuse_sessions", .sections = KEY_IN_RULE, .slot = POLICY_KEY_REUSE_SESSIONS,
      .parse = policy_parse_bool, .print = policy_print_bool, .field = RULE(reuse_sessions),
      .dflt = "true", .expected = BOOL_TEXT,
-     .doc = "`true`: resume sessions (TLS 1.2 session ids, TLS 1.3 tickets)"},
+     .doc = "`true`: resume sessions (TLS 1.2 session ids and RFC 5077 tickets, TLS 1.3 tickets)"},
 };
 const size_t policy_n_keys = sizeof policy_keys / sizeof policy_keys[0];
 

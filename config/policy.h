@@ -46,6 +46,7 @@ typedef enum {
     POLICY_KEY_DHFILE,
     POLICY_KEY_CIPHERS,
     POLICY_KEY_SECURE_RENEGOTIATE,
+    POLICY_KEY_CLIENT_RENEGOTIATION,
     POLICY_KEY_REUSE_SESSIONS,
     POLICY_KEY_SERVER_NAME,
     POLICY_KEY_VERSIONS,
@@ -81,6 +82,7 @@ typedef struct policy_rule {
     int depth;                   /* default 1: intermediate CAs between peer and trust anchor */
     int security_level;          /* default 2: OpenSSL's levels 0..5 */
     bool secure_renegotiate;     /* default true (the reference's default is false) */
+    bool client_renegotiation;   /* default false: accept rules refuse a renegotiation the client starts */
     bool reuse_sessions;         /* default true */
     /* paths are absolute (relative ones are resolved against the policy's folder); NULL if absent */
     char *certfile, *keyfile, *cacertfile, *dhfile;

@@ -69,6 +69,7 @@ static int ruleopts_fill(const policy *p, const policy_rule *r, tls_options *o, 
         o->versions = mask;
     }
     o->secure_renegotiate = r->secure_renegotiate;
+    o->client_renegotiation = r->client_renegotiation;
     o->reuse_sessions = r->reuse_sessions;
     o->server_name = r->server_name;
     o->alpn = r->alpn;

@@ -206,10 +206,14 @@ typedef struct tls_options {
     const uint16_t *cipher_ids; size_t n_cipher_ids; /* ciphers() as a list; overrides `ciphers` */
     unsigned versions;               /* TLS_VMASK_*; 0: defaults (TLS 1.2, 1.3) */
     int ssl_imp;                     /* new (0) | old (1): accepted, same engine */
-    bool secure_renegotiate;         /* reject peers without RFC 5746 */
-    bool client_renegotiation;       /* server: accept a renegotiation the client starts;
-                                      * default false: refused with the no_renegotiation
-                                      * warning, the session goes on (as nginx does) */
+    bool secure_renegotiate;         /* default true: no renegotiation with a peer without RFC 5746
+                                      * (the first handshake goes ahead). A departure from the
+                                      * Erlang/OTP reference, whose default false falls back to
+                                      * insecure renegotiation */
+    bool client_renegotiation;       /* server: accept a renegotiation the client starts; default
+                                      * false: refused with a no_renegotiation warning, the
+                                      * connection goes on (as nginx). Ours (tls_renegotiate) works
+                                      * either way */
     bool reuse_sessions;             /* default true */
     tls_reuse_session_fun reuse_session; void *reuse_session_arg;
     const char *server_name;         /* client: SNI and the name checked; server: unused */

@@ -343,9 +343,19 @@ for mode in accepted refused; do
     fi
 done
 
-# s_client renegotiates when it reads a line "R" (our servers refuse that unless told)
-if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.2 --once \
-    --client-renegotiation; then
+# s_client renegotiates when it reads a line "R". Our server refuses a
+# client-initiated renegotiation by default (no_renegotiation warning, which
+# s_client turns into a fatal "no renegotiation"); --client-renegotiation
+# accepts it
+for mode in accepted refused; do
+    name="renegotiation openssl->ours: $mode"
+    extra=()
+    [ $mode = accepted ] && extra=(--client-renegotiation)
+    if ! our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --versions tlsv1.2 --once \
+        "${extra[@]}"; then
+        fail "$name" "echo_server did not start" "$T/srv.err"
+        continue
+    fi
     (
         echo "$MSG"
         sleep 0.3
@@ -357,15 +367,19 @@ if our_server srv --certfile "$PKI/server.pem" --keyfile "$PKI/server.key" --ver
         -verify_return_error -servername localhost >"$T/cli.out" 2>"$T/cli.err"
     rc=$?
     reap "$SRV_PID"
-    if [ $rc -eq 0 ] && [ "$REAPED" = 0 ] && grep -q RENEGOTIATING "$T/cli.out" "$T/cli.err" &&
+    if [ $mode = accepted ] && [ $rc -eq 0 ] && [ "$REAPED" = 0 ] && grep -q RENEGOTIATING "$T/cli.out" "$T/cli.err" &&
         grep -qx "after renegotiation" "$T/cli.out"; then
-        pass "renegotiation openssl->ours"
-        row "renegotiation, s_client R -> ours: renegotiated, data still flows (ok)"
+        pass "$name"
+        row "renegotiation, s_client R -> ours --client-renegotiation: renegotiated, data still flows (ok)"
+    elif [ $mode = refused ] && grep -q RENEGOTIATING "$T/cli.err" && grep -q "no renegotiation" "$T/cli.err" &&
+        grep -qx "$MSG" "$T/cli.out"; then
+        pass "$name"
+        row "renegotiation, s_client R -> ours (default): refused with no_renegotiation (ok)"
     else
-        fail "renegotiation openssl->ours" "s_client $rc, server $REAPED: $(excerpt "$T/srv.err")" "$T/cli.err"
-        row "renegotiation, s_client R -> ours: FAIL"
+        fail "$name" "s_client $rc, server $REAPED: $(excerpt "$T/srv.err")" "$T/cli.err"
+        row "renegotiation, s_client R -> ours ${extra[*]:-(default)}: FAIL"
     fi
-fi
+done
 
 mx_rows "cells: A/B = ours -> openssl s_server / openssl s_client -> ours (ok, FAIL, - not tried)"
 finish "openssl $(openssl version | cut -d' ' -f2)"

@@ -217,6 +217,7 @@ Test(policy, defaults)
         cr_assert_eq(r->depth, 1);
         cr_assert_eq(r->security_level, 2);
         cr_assert(r->secure_renegotiate);
+        cr_assert_not(r->client_renegotiation, "clients may not start a renegotiation by default");
         cr_assert(r->reuse_sessions);
         cr_assert_null(r->versions);
         cr_assert_null(r->ciphers);
@@ -375,10 +376,11 @@ Test(policy, verify_and_booleans)
         char text[512];
         snprintf(text, sizeof text,
                  ACCEPT_HEAD "verify = verify_peer\ncacertfile = ca.pem\nfail_if_no_peer_cert = %s\n"
-                             "secure_renegotiate = %s\nreuse_sessions = %s\n",
-                 yes[i], no[i], no[i]);
+                             "secure_renegotiate = %s\nreuse_sessions = %s\nclient_renegotiation = %s\n",
+                 yes[i], no[i], no[i], yes[i]);
         policy *p = load_ok(text);
         cr_assert(p->rules[0].verify_peer);
+        cr_assert(p->rules[0].client_renegotiation, "'%s' is true", yes[i]);
         cr_assert(p->rules[0].fail_if_no_peer_cert, "'%s' is true", yes[i]);
         cr_assert_not(p->rules[0].secure_renegotiate, "'%s' is false", no[i]);
         cr_assert_not(p->rules[0].reuse_sessions);
@@ -653,6 +655,8 @@ Test(policy, rule_semantics)
     load_err(CONNECT_HEAD "dhfile = dh.pem\n", 5, "[up] dhfile:", "only applies to accept rules",
              NULL);
     load_err(CONNECT_HEAD "fail_if_no_peer_cert = false\n", 5, "[up] fail_if_no_peer_cert:",
+             "only applies to accept rules", NULL);
+    load_err(CONNECT_HEAD "client_renegotiation = true\n", 5, "[up] client_renegotiation:",
              "only applies to accept rules", NULL);
     load_err(ACCEPT_HEAD "server_name = example.com\n", 5, "[web] server_name:",
              "only applies to connect rules", NULL);

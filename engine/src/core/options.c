@@ -16,6 +16,7 @@ void tls_options_init(tls_options *o)
     o->depth = 1;
     o->security_level = 2;
     o->reuse_sessions = true;
+    o->secure_renegotiate = true; /* the reference's default is false: see tlsengine.h */
 }
 
 static const uint16_t vmask_versions[] = {TLS_SSL3, TLS_TLS10, TLS_TLS11, TLS_TLS12, TLS_TLS13};

@@ -192,24 +192,26 @@ int tls_hs_key_update(tls_engine *e, bool request_peer)
     return tls13_key_update(e, request_peer);
 }
 
-/* Renegotiation entry points: a handshake message while connected. */
+/* Renegotiation entry points: a handshake message while connected.
+ * secure_renegotiate refuses any renegotiation with a peer without RFC 5746;
+ * a server takes a ClientHello only after its own HelloRequest unless
+ * client_renegotiation lets clients start one (a client-initiated
+ * renegotiation makes the server do the expensive half of a handshake on
+ * demand: refused by default, as nginx and OpenSSL 3 servers do). */
 static int handle_when_connected(tls_engine *e, uint8_t type)
 {
+    const tls_options *o = &e->cfg->opts;
     bool wanted = e->server ? type == TLS_HS_CLIENT_HELLO : type == TLS_HS_HELLO_REQUEST;
     if (!wanted)
         return FAIL(e, TLS_ALERT_UNEXPECTED_MESSAGE, "handshake message %u after the handshake", type);
-    bool allowed = e->secure_reneg || (!e->cfg->opts.secure_renegotiate && !e->server);
-    if (e->server && !e->secure_reneg)
-        allowed = !e->cfg->opts.secure_renegotiate;
-    /* a renegotiation the client starts costs us a handshake (a DoS lever):
-     * refused unless client_renegotiation, or our HelloRequest asked for it */
-    if (e->server && !e->reneg_requested && !e->cfg->opts.client_renegotiation)
+    bool allowed = e->secure_reneg || !o->secure_renegotiate;
+    if (e->server && !e->reneg_requested && !o->client_renegotiation)
         allowed = false;
     if (!allowed || e->close_sent) {
         /* decline, keep the connection (RFC 5246 7.2.2, RFC 5746 4.2/4.4) */
         if (e->version == TLS_SSL3)
             return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE,
-                        "insecure renegotiation refused (SSL 3.0 has no no_renegotiation alert)");
+                        "renegotiation refused (SSL 3.0 has no no_renegotiation alert)");
         tls_engine_send_alert(e, 1, TLS_ALERT_NO_RENEGOTIATION);
         return TLS_OK;
     }

@@ -87,6 +87,13 @@ bool pair_handshake(tls_engine *c, tls_engine *s)
     return false;
 }
 
+bool pair_connect(tls_config *cc, tls_config *sc, tls_engine **c, tls_engine **s)
+{
+    cr_assert_eq(tls_engine_new(cc, NULL, c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(sc, NULL, s, NULL), TLS_OK);
+    return pair_handshake(*c, *s);
+}
+
 bool pair_transfer(tls_engine *a, tls_engine *b, size_t len)
 {
     uint8_t *src = malloc(len ? len : 1), *dst = malloc(len ? len : 1);

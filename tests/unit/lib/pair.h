@@ -20,6 +20,9 @@ long pair_pump(tls_engine *a, tls_engine *b);
 /* Runs the handshake between a client and a server to completion. True when
  * both ended connected; false when either failed (inspect tls_engine_error). */
 bool pair_handshake(tls_engine *c, tls_engine *s);
+/* New engines for client config cc and server config sc, and the handshake
+ * between them (pair_handshake's answer). Free both with tls_engine_free. */
+bool pair_connect(tls_config *cc, tls_config *sc, tls_engine **c, tls_engine **s);
 /* Sends len bytes from a to b through the engines and checks they arrive intact. */
 bool pair_transfer(tls_engine *a, tls_engine *b, size_t len);
 
