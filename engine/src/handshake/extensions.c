@@ -181,12 +181,11 @@ static int write_sigalgs(tls_engine *e, tls_ext_msg msg, tls_wr *w)
 /* ---- signature_algorithms_cert (RFC 8446 4.2.3): read, never sent ---- */
 static int parse_sigalgs_cert(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
 {
-    (void)msg;
-    (void)out;
     tls_rd list = tls_rd_vec(body, 2, 2, 0xfffe);
     if (list.bad || (list.len & 1) || !tls_rd_done(body))
         return malformed(e, "signature_algorithms_cert");
-    e->hs->peer_sent_sigalgs_cert = true; /* our chains are checked against signature_algorithms */
+    if (msg == EXT_IN_CH) /* our chains are checked against signature_algorithms */
+        out->ch->has_sigalgs_cert = true;
     return TLS_OK;
 }
 
@@ -637,12 +636,10 @@ int tls_ext_parse_client_hello(tls_engine *e, tls_rd block, tls_client_hello *ch
 {
     ch->ecdhe_uncompressed = true;
     e->hs->n_peer_groups = e->hs->n_peer_sigalgs = 0;
-    e->hs->peer_sent_groups = e->hs->peer_sent_sigalgs = e->hs->peer_sent_sigalgs_cert = false;
+    e->hs->peer_sent_groups = e->hs->peer_sent_sigalgs = false;
     e->hs->peer_ems = e->hs->peer_etm = false;
     ext_out out = {ch, NULL};
     int rc = parse_block(e, EXT_IN_CH, block, &out);
-    tls_rd unused;
-    ch->has_sigalgs_cert = rc == TLS_OK && tls_ext_find(block, TLS_EXT_SIGNATURE_ALGORITHMS_CERT, &unused);
     if (rc == TLS_OK && ch->scsv_reneg) /* RFC 5746 3.6: the SCSV asks for the extension */
         e->hs->ext_offered |= bit_of(row_of(TLS_EXT_RENEGOTIATION_INFO));
     return rc;

@@ -142,7 +142,6 @@ struct tls_hs {
     uint16_t peer_sigalgs[TLS_HS_MAX_PEER_SIGALGS]; /* the peer's schemes we know, its order */
     size_t n_peer_sigalgs;
     bool peer_sent_sigalgs;
-    bool peer_sent_sigalgs_cert;  /* signature_algorithms_cert (RFC 8446 4.2.3) */
     uint16_t peer_groups[TLS_HS_MAX_PEER_GROUPS];   /* the peer's groups we support, its order */
     size_t n_peer_groups;
     bool peer_sent_groups;

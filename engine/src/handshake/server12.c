@@ -221,10 +221,6 @@ int tls12_server_start(tls_engine *e, const tls_client_hello *ch, uint16_t versi
     if (version == TLS_SSL3)
         hs->peer_ems = hs->peer_etm = false;
 
-    /* a supplement without what it supplements (RFC 8446 4.2.3): no scheme
-     * for our signatures can be told, so no handshake (as OpenSSL answers) */
-    if (version >= TLS_TLS12 && hs->peer_sent_sigalgs_cert && !hs->peer_sent_sigalgs)
-        return FAIL(e, TLS_ALERT_HANDSHAKE_FAILURE, "signature_algorithms_cert without signature_algorithms");
     int resume = try_resume(e, ch, version);
     if (resume < 0)
         return resume;
