@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the test suites and prints one summary line "N passed, N failed".
-#   tests/run.sh [unit|interop|e2e|conformance|fuzz]...   (default: all)
+#   tests/run.sh [unit|interop|e2e|conformance|fuzz]...   (default: all of them)
 # Unit suites are Criterion binaries in $BUILD/tests; interop and e2e suites
 # are scripts (tests/interop/*.sh, tests/e2e/*.sh) that print one line per
 # case: "PASS name" or "FAIL name: why", and exit non-zero if any failed.
@@ -9,9 +9,8 @@ cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export TOP=$PWD
 if [ $# -gt 0 ]; then kinds=$*
-elif [ "${SANITIZE:-}" = 1 ]; then kinds="unit interop e2e"   # the fuzzers carry ASan already
-else kinds="unit interop e2e fuzz"; fi
-# (conformance, tlsfuzzer, joins the default run once it passes: `make conformance`)
+elif [ "${SANITIZE:-}" = 1 ]; then kinds="unit interop e2e conformance"   # the fuzzers carry ASan already
+else kinds="unit interop e2e conformance fuzz"; fi
 passed=0; failed=0; failed_names=()
 # one PKI for the whole run
 export PKI=${PKI:-$BUILD/pki}
