@@ -4,7 +4,6 @@
 #include "engine.h"
 
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,100 +71,18 @@ void tls_engine_free(tls_engine *e)
     free(e);
 }
 
-/* ---- failure and alerts --------------------------------------------------- */
-
-static bool out_reserve(tls_engine *e, size_t need)
+/* A failed engine drops its handshake state (and the secrets in it) before
+ * it returns to its caller. tls_engine_fail cannot free it: the handshake
+ * itself calls it, and the handshake state is still on the stack there. */
+static int settle(tls_engine *e, int rc)
 {
-    if (e->out_off && e->out_off == e->out_len)
-        e->out_off = e->out_len = 0;
-    if (e->out_cap - e->out_len >= need)
-        return true;
-    if (e->out_off) { /* reclaim sent bytes before growing */
-        memmove(e->out, e->out + e->out_off, e->out_len - e->out_off);
-        e->out_len -= e->out_off;
-        e->out_off = 0;
-        if (e->out_cap - e->out_len >= need)
-            return true;
+    if ((e->status & TLS_ST_FAILED) && e->hs) {
+        tls_hs_free(e->hs);
+        e->hs = NULL;
     }
-    size_t cap = e->out_cap ? e->out_cap : 2 * (TLS_RECORD_HEADER + TLS_MAX_PLAINTEXT + 512);
-    while (cap - e->out_len < need)
-        cap *= 2;
-    uint8_t *p = realloc(e->out, cap);
-    if (!p)
-        return false;
-    e->out = p;
-    e->out_cap = cap;
-    return true;
+    return rc;
 }
 
-bool tls_engine_send_record(tls_engine *e, uint8_t type, const uint8_t *data, size_t len)
-{
-    while (true) {
-        size_t n = len > TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT : len;
-        size_t need = TLS_RECORD_HEADER + n + tls_rec_overhead(&e->wr);
-        if (!out_reserve(e, need))
-            return false;
-        size_t w = 0;
-        if (!tls_rec_seal(&e->wr, type, e->rec_version, data, n, e->out + e->out_len,
-                          e->out_cap - e->out_len, &w))
-            return false;
-        e->out_len += w;
-        data += n;
-        len -= n;
-        if (!len)
-            return true;
-    }
-}
-
-bool tls_engine_send_alert(tls_engine *e, uint8_t level, uint8_t desc)
-{
-    uint8_t a[2] = {level, desc};
-    return tls_engine_send_record(e, TLS_CT_ALERT, a, 2);
-}
-
-static void engine_mark_failed(tls_engine *e)
-{
-    e->status |= TLS_ST_FAILED;
-    e->status &= ~(unsigned)(TLS_ST_HANDSHAKING | TLS_ST_CONNECTED);
-    /* a fatal alert ends the session: it must not be resumed (RFC 5246 7.2.2) */
-    if (e->session_id_len)
-        tls_cache_remove(&e->cfg->cache, e->session_id, e->session_id_len);
-    tls_hs_free(e->hs);
-    e->hs = NULL;
-    e->plain_len = 0;
-}
-
-int tls_engine_fail(tls_engine *e, int code, int alert, const char *fmt, ...)
-{
-    if (e->status & TLS_ST_FAILED)
-        return e->err.code;
-    e->err.code = code;
-    e->err.alert = alert;
-    e->err.detail[0] = '\0';
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->err.detail, sizeof e->err.detail, fmt, ap);
-        va_end(ap);
-    }
-    if (alert >= 0 && code != TLS_E_ALERT_RECEIVED && !e->close_sent)
-        (void)tls_engine_send_alert(e, 2, (uint8_t)alert);
-    engine_mark_failed(e);
-    return code;
-}
-
-int tls_engine_fail_err(tls_engine *e, const tls_error *err)
-{
-    if (e->status & TLS_ST_FAILED)
-        return e->err.code;
-    e->err = *err;
-    if (err->alert >= 0 && err->code != TLS_E_ALERT_RECEIVED && !e->close_sent)
-        (void)tls_engine_send_alert(e, 2, (uint8_t)err->alert);
-    engine_mark_failed(e);
-    return err->code;
-}
-
-/* Complete handshake messages out of the reassembly buffer. */
 static void handle_handshake_bytes(tls_engine *e, const uint8_t *p, size_t len)
 {
     if (len == 0) {
@@ -344,6 +261,7 @@ static void process_records(tls_engine *e)
         e->in_len -= e->in_off;
         e->in_off = 0;
     }
+    settle(e, TLS_OK);
 }
 
 int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consumed)
@@ -375,7 +293,7 @@ int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consum
     }
     if (consumed)
         *consumed = used;
-    return (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK;
+    return settle(e, (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK);
 }
 
 void tls_engine_feed_eof(tls_engine *e)
@@ -384,7 +302,7 @@ void tls_engine_feed_eof(tls_engine *e)
         return;
     e->status |= TLS_ST_EOF_NO_NOTIFY;
     if (!e->connected_once || e->hs)
-        tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
+        settle(e, tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake"));
 }
 
 const uint8_t *tls_engine_output(tls_engine *e, size_t *len)
@@ -426,7 +344,7 @@ int tls_engine_write(tls_engine *e, const uint8_t *buf, size_t len, size_t *acce
         if (split && n > 1)
             n = done == 0 ? 1 : (n == TLS_MAX_PLAINTEXT ? TLS_MAX_PLAINTEXT - 1 : n);
         if (!tls_engine_send_record(e, TLS_CT_APPDATA, buf + done, n))
-            return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "sealing a record");
+            return settle(e, tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "sealing a record"));
         done += n;
     }
     if (accepted)
@@ -505,7 +423,7 @@ int tls_engine_renegotiate(tls_engine *e)
     if (!e->connected_once || e->hs || e->close_sent)
         return TLS_E_STATE;
     if (e->version >= TLS_TLS13)
-        return tls_hs_key_update(e, true); /* TLS 1.3 has no renegotiation: new keys instead */
+        return settle(e, tls_hs_key_update(e, true)); /* TLS 1.3 has no renegotiation: new keys */
     e->reneg_requested = true;
     if (e->err.code == TLS_E_RENEG_REJECTED)
         tls_err_clear(&e->err);
@@ -514,7 +432,7 @@ int tls_engine_renegotiate(tls_engine *e)
         static const uint8_t hello_request[4] = {TLS_HS_HELLO_REQUEST, 0, 0, 0};
         return tls_engine_send_record(e, TLS_CT_HANDSHAKE, hello_request, 4) ? TLS_OK : TLS_E_NOMEM;
     }
-    return tls_hs_start(e);
+    return settle(e, tls_hs_start(e));
 }
 
 unsigned tls_engine_status(const tls_engine *e)

@@ -32,14 +32,6 @@ static void put_u64(uint8_t p[8], uint64_t v)
     tls_wr_u64(&w, v);
 }
 
-void tls_rec_write_header(uint8_t out[TLS_RECORD_HEADER], uint8_t type, uint16_t version, size_t len)
-{
-    tls_wr w = tls_wr_fixed(out, TLS_RECORD_HEADER);
-    tls_wr_u8(&w, type);
-    tls_wr_u16(&w, version);
-    tls_wr_u16(&w, (uint16_t)len);
-}
-
 /* MAC / AEAD header: seq || type || version || length (13 bytes); SSL 3.0
  * has no version in its MAC input (11 bytes). */
 static size_t mac_header(const tls_rec_crypto *rc, uint8_t type, size_t len, uint8_t h[13])
@@ -123,18 +115,6 @@ bool tls_rec_mac(tls_rec_crypto *rc, uint8_t type, const uint8_t *content, size_
 bool tls_rec_mac_raw(tls_rec_crypto *rc, const uint8_t *msg, size_t len, uint8_t *out)
 {
     return rc && rc->mac_inner && mac_compute(rc, NULL, 0, msg, len, out);
-}
-
-void tls_rec_clear(tls_rec_crypto *rc)
-{
-    if (!rc)
-        return;
-    EVP_CIPHER_CTX_free(rc->ctx); /* providers wipe their key schedules */
-    EVP_MD_CTX_free(rc->mac_inner);
-    EVP_MD_CTX_free(rc->mac_outer);
-    EVP_MD_CTX_free(rc->mac_work);
-    EVP_MD_CTX_free(rc->mac_dummy);
-    OPENSSL_cleanse(rc, sizeof *rc); /* zeroes: the null-cipher state */
 }
 
 bool tls_rec_init(tls_rec_crypto *rc, const tls_suite *suite, uint16_t version, bool encrypt,
