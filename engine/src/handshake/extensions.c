@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "ext_rows.h"
 #include "handshake.h"
 #include "kex.h"
 #include "sig.h"
@@ -22,31 +23,9 @@
 /* the messages that answer an offer */
 #define ANSWERS (EXT_IN_SH | EXT_IN_SH13 | EXT_IN_HRR | EXT_IN_EE | EXT_IN_CT)
 
-/* What parse functions fill: the ClientHello (server side) or what the
- * server's message said (client side). */
-typedef struct ext_out {
-    tls_client_hello *ch;
-    tls_ext_in *in;
-} ext_out;
-
-/* parse: the extension's body, consumed completely or an alert.
- * write: appends the body; 1 = sent, 0 = not this time, < 0 = failed. */
-typedef int (*ext_parse_fn)(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out);
-typedef int (*ext_write_fn)(tls_engine *e, tls_ext_msg msg, tls_wr *w);
-
-typedef struct ext_row {
-    uint16_t type;
-    const char *name;
-    unsigned allowed;     /* messages it may appear in */
-    unsigned unsolicited; /* answers in which it may come unoffered */
-    ext_parse_fn parse;
-    ext_write_fn write;
-    const char *when;     /* when we send it (documentation) */
-} ext_row;
-
 static bool empty_body(tls_rd *body) { return tls_rd_done(body); }
 
-static int malformed(tls_engine *e, const char *what)
+int tls_ext_malformed(tls_engine *e, const char *what)
 {
     return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed %s", what);
 }
@@ -77,7 +56,7 @@ static int parse_server_name(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_o
         }
     }
     if (list.bad || !tls_rd_done(body))
-        return malformed(e, "server_name");
+        return tls_ext_malformed(e, "server_name");
     return TLS_OK;
 }
 
@@ -101,7 +80,7 @@ static int parse_groups(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *o
     tls_hs *hs = e->hs;
     tls_rd list = tls_rd_vec(body, 2, 2, 0xfffe);
     if (list.bad || (list.len & 1) || !tls_rd_done(body))
-        return malformed(e, "supported_groups");
+        return tls_ext_malformed(e, "supported_groups");
     if (msg != EXT_IN_CH)
         return TLS_OK; /* the server's preferences: informational */
     /* keep only the groups we could use, in the client's order */
@@ -137,7 +116,7 @@ static int parse_point_formats(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext
         uncompressed |= tls_rd_u8(&f) == 0;
     if (msg == EXT_IN_CH) {
         if (f.bad || !tls_rd_done(body))
-            return malformed(e, "ec_point_formats");
+            return tls_ext_malformed(e, "ec_point_formats");
         out->ch->ecdhe_uncompressed = uncompressed;
         return TLS_OK;
     }
@@ -164,7 +143,7 @@ static int parse_sigalgs(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *
     (void)msg;
     tls_rd list = tls_rd_vec(body, 2, 2, 0xfffe);
     if (list.bad || !tls_rd_done(body))
-        return malformed(e, "signature_algorithms");
+        return tls_ext_malformed(e, "signature_algorithms");
     if (out->in)
         out->in->sigalgs = true;
     return tls_hs_read_sigalgs(e, list);
@@ -183,7 +162,7 @@ static int parse_sigalgs_cert(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_
 {
     tls_rd list = tls_rd_vec(body, 2, 2, 0xfffe);
     if (list.bad || (list.len & 1) || !tls_rd_done(body))
-        return malformed(e, "signature_algorithms_cert");
+        return tls_ext_malformed(e, "signature_algorithms_cert");
     if (msg == EXT_IN_CH) /* our chains are checked against signature_algorithms */
         out->ch->has_sigalgs_cert = true;
     return TLS_OK;
@@ -214,12 +193,12 @@ static int parse_alpn(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out
         return accept_alpn(e, body);
     tls_rd list = tls_rd_vec(body, 2, 2, 0xffff);
     if (body->bad || !tls_rd_done(body))
-        return malformed(e, "ALPN");
+        return tls_ext_malformed(e, "ALPN");
     tls_rd check = list;
     while (tls_rd_left(&check))
         (void)tls_rd_vec(&check, 1, 1, 255);
     if (check.bad)
-        return malformed(e, "ALPN protocol list");
+        return tls_ext_malformed(e, "ALPN protocol list");
     out->ch->alpn = list;
     out->ch->has_alpn = true;
     return TLS_OK;
@@ -308,7 +287,7 @@ static int parse_reneg(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *ou
 {
     tls_rd v = tls_rd_vec(body, 1, 0, 255);
     if (body->bad || !tls_rd_done(body))
-        return malformed(e, "renegotiation_info");
+        return tls_ext_malformed(e, "renegotiation_info");
     if (msg == EXT_IN_CH) {
         out->ch->reneg_ext = v;
         out->ch->has_reneg_ext = true;
@@ -340,188 +319,6 @@ static int write_reneg(tls_engine *e, tls_ext_msg msg, tls_wr *w)
     return 1;
 }
 
-/* ---- supported_versions (RFC 8446 4.2.1) ---- */
-static int parse_versions(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    if (msg == EXT_IN_CH) {
-        out->ch->versions = tls_rd_vec(body, 1, 2, 254);
-        if (body->bad || !tls_rd_done(body) || (out->ch->versions.len & 1))
-            return malformed(e, "supported_versions");
-        out->ch->has_versions = true;
-        return TLS_OK;
-    }
-    out->in->version = tls_rd_u16(body);
-    if (!tls_rd_done(body))
-        return malformed(e, "supported_versions");
-    out->in->has_version = true;
-    return TLS_OK;
-}
-
-static int write_versions(tls_engine *e, tls_ext_msg msg, tls_wr *w)
-{
-    tls_config *c = e->cfg;
-    if (msg != EXT_IN_CH) {
-        tls_wr_u16(w, TLS_TLS13);
-        return 1;
-    }
-    if (!e->hs->ch_offer13)
-        return 0;
-    size_t b = tls_wr_begin_vec(w, 1);
-    for (uint16_t v = c->max_version; v >= c->min_version && v >= TLS_SSL3; v--) {
-        tls_wr_u16(w, v);
-        if (v == TLS_SSL3)
-            break;
-    }
-    tls_wr_end_vec(w, b, 1);
-    return 1;
-}
-
-/* ---- key_share (RFC 8446 4.2.8) ---- */
-static int parse_key_share(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    if (msg == EXT_IN_CH) {
-        out->ch->key_share = *body; /* validated by the TLS 1.3 path, which uses it */
-        out->ch->has_key_share = true;
-        return TLS_OK;
-    }
-    out->in->group = tls_rd_u16(body);
-    if (msg == EXT_IN_SH13)
-        out->in->share = tls_rd_vec(body, 2, 1, 0xffff);
-    if (!tls_rd_done(body))
-        return malformed(e, msg == EXT_IN_HRR ? "key_share in HelloRetryRequest" : "key_share in ServerHello");
-    out->in->has_share = true;
-    return TLS_OK;
-}
-
-static int write_key_share(tls_engine *e, tls_ext_msg msg, tls_wr *w)
-{
-    tls_hs *hs = e->hs;
-    if (msg == EXT_IN_CH) {
-        if (!hs->ch_offer13)
-            return 0;
-        if (!hs->eph) {
-            if (!hs->group && !tls_hs_groups(e, &hs->group, 1))
-                return tls_engine_fail(e, TLS_E_CONFIG, -1, "no key exchange group at security level %d",
-                                       e->cfg->opts.security_level);
-            hs->eph = tls_ecdhe_keygen(hs->group, hs->key_share, sizeof hs->key_share, &hs->key_share_len);
-            if (!hs->eph)
-                return tls_engine_fail(e, TLS_E_INTERNAL, -1, "key share generation: %s", tls_kex_error());
-        }
-        size_t b = tls_wr_begin_vec(w, 2);
-        tls_wr_u16(w, hs->group);
-        tls_wr_vec(w, 2, hs->key_share, hs->key_share_len);
-        tls_wr_end_vec(w, b, 2);
-        return 1;
-    }
-    tls_wr_u16(w, hs->group);
-    if (msg == EXT_IN_SH13)
-        tls_wr_vec(w, 2, hs->key_share, hs->key_share_len);
-    return 1;
-}
-
-/* ---- cookie (RFC 8446 4.2.2) ---- */
-static int parse_cookie(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    tls_hs *hs = e->hs;
-    if (msg == EXT_IN_CH) {
-        out->ch->cookie = *body;
-        out->ch->has_cookie = true;
-        return TLS_OK;
-    }
-    tls_rd ck = tls_rd_vec(body, 2, 1, sizeof hs->cookie);
-    if (body->bad || !tls_rd_done(body))
-        return malformed(e, "cookie");
-    memcpy(hs->cookie, ck.p, ck.len);
-    hs->cookie_len = ck.len;
-    return TLS_OK;
-}
-
-static int write_cookie(tls_engine *e, tls_ext_msg msg, tls_wr *w)
-{
-    (void)msg;
-    if (!e->hs->cookie_len)
-        return 0;
-    tls_wr_vec(w, 2, e->hs->cookie, e->hs->cookie_len);
-    return 1;
-}
-
-/* ---- psk_key_exchange_modes (RFC 8446 4.2.9) ---- */
-static int parse_psk_modes(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    (void)msg;
-    out->ch->psk_modes = tls_rd_vec(body, 1, 1, 255);
-    if (body->bad || !tls_rd_done(body))
-        return malformed(e, "psk_key_exchange_modes");
-    out->ch->has_psk_modes = true;
-    return TLS_OK;
-}
-
-static int write_psk_modes(tls_engine *e, tls_ext_msg msg, tls_wr *w)
-{
-    (void)msg;
-    if (!e->hs->psk_offered)
-        return 0;
-    tls_wr_u8(w, 1);
-    tls_wr_u8(w, 1); /* psk_dhe_ke: always with a fresh (EC)DHE */
-    return 1;
-}
-
-/* ---- early_data (RFC 8446 4.2.10): never sent; noted in a ClientHello ---- */
-static int parse_early_data(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    if (msg == EXT_IN_CH) {
-        out->ch->has_early_data = true;
-        return TLS_OK;
-    }
-    (void)tls_rd_bytes(body, 4); /* NewSessionTicket: max_early_data_size, unused */
-    return tls_rd_done(body) ? TLS_OK : malformed(e, "early_data");
-}
-
-/* ---- pre_shared_key (RFC 8446 4.2.11) ---- */
-static int parse_psk(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out)
-{
-    if (msg == EXT_IN_CH) {
-        out->ch->psk = *body; /* checked by the TLS 1.3 server with the ticket */
-        out->ch->has_psk = true;
-        return TLS_OK;
-    }
-    out->in->psk_identity = tls_rd_u16(body);
-    if (!tls_rd_done(body))
-        return malformed(e, "pre_shared_key");
-    out->in->has_psk = true;
-    return TLS_OK;
-}
-
-/* Client: one identity (our ticket) and a zero binder that hello.c fills in
- * once the ClientHello is complete (hs->binders_at). */
-static int write_psk(tls_engine *e, tls_ext_msg msg, tls_wr *w)
-{
-    tls_hs *hs = e->hs;
-    if (msg == EXT_IN_SH13) {
-        if (!hs->psk_accepted)
-            return 0;
-        tls_wr_u16(w, 0); /* selected_identity */
-        return 1;
-    }
-    if (!hs->psk_offered)
-        return 0;
-    size_t hl = tls_hash_len(tls_suite_by_id(hs->resume.suite)->prf_hash);
-    size_t b = tls_wr_begin_vec(w, 2);
-    tls_wr_vec(w, 2, hs->resume.ticket, hs->resume.ticket_len);
-    uint32_t age = (uint32_t)(tls_now_ms() - hs->resume.received_ms) + hs->resume.age_add;
-    tls_wr_u16(w, (uint16_t)(age >> 16));
-    tls_wr_u16(w, (uint16_t)age);
-    tls_wr_end_vec(w, b, 2);
-    hs->binders_at = w->len;
-    size_t c = tls_wr_begin_vec(w, 2);
-    size_t d = tls_wr_begin_vec(w, 1);
-    static const uint8_t zero[64];
-    tls_wr_bytes(w, zero, hl);
-    tls_wr_end_vec(w, d, 1);
-    tls_wr_end_vec(w, c, 2);
-    return 1;
-}
-
 /* The table. Its order is the order we write in; pre_shared_key stays last
  * (RFC 8446 4.2.11). At most 32 rows (hs->ext_offered is a bit set). */
 static const ext_row rows[] = {
@@ -546,16 +343,16 @@ static const ext_row rows[] = {
     {TLS_EXT_RENEGOTIATION_INFO, "renegotiation_info", EXT_IN_CH | EXT_IN_SH, 0, parse_reneg, write_reneg,
      "client: always (SSL 3.0: the SCSV); server: secure renegotiation (the SCSV counts as an offer)"},
     {TLS_EXT_SUPPORTED_VERSIONS, "supported_versions", EXT_IN_CH | EXT_IN_SH13 | EXT_IN_HRR, 0,
-     parse_versions, write_versions, "client: when offering TLS 1.3; server: TLS 1.3 chosen"},
-    {TLS_EXT_KEY_SHARE, "key_share", EXT_IN_CH | EXT_IN_SH13 | EXT_IN_HRR, 0, parse_key_share,
-     write_key_share, "client: one share when offering TLS 1.3; server: its share, or the group it wants"},
-    {TLS_EXT_COOKIE, "cookie", EXT_IN_CH | EXT_IN_HRR, EXT_IN_HRR, parse_cookie, write_cookie,
+     tls_ext13_parse_versions, tls_ext13_write_versions, "client: when offering TLS 1.3; server: TLS 1.3 chosen"},
+    {TLS_EXT_KEY_SHARE, "key_share", EXT_IN_CH | EXT_IN_SH13 | EXT_IN_HRR, 0, tls_ext13_parse_key_share,
+     tls_ext13_write_key_share, "client: one share when offering TLS 1.3; server: its share, or the group it wants"},
+    {TLS_EXT_COOKIE, "cookie", EXT_IN_CH | EXT_IN_HRR, EXT_IN_HRR, tls_ext13_parse_cookie, tls_ext13_write_cookie,
      "client: echoes a HelloRetryRequest's cookie; server: never"},
-    {TLS_EXT_PSK_KEY_EXCHANGE_MODES, "psk_key_exchange_modes", EXT_IN_CH, 0, parse_psk_modes, write_psk_modes,
+    {TLS_EXT_PSK_KEY_EXCHANGE_MODES, "psk_key_exchange_modes", EXT_IN_CH, 0, tls_ext13_parse_psk_modes, tls_ext13_write_psk_modes,
      "client: with a ticket (psk_dhe_ke)"},
-    {TLS_EXT_EARLY_DATA, "early_data", EXT_IN_CH | EXT_IN_EE | EXT_IN_NST, 0, parse_early_data, NULL,
+    {TLS_EXT_EARLY_DATA, "early_data", EXT_IN_CH | EXT_IN_EE | EXT_IN_NST, 0, tls_ext13_parse_early_data, NULL,
      "never (no 0-RTT)"},
-    {TLS_EXT_PRE_SHARED_KEY, "pre_shared_key", EXT_IN_CH | EXT_IN_SH13, 0, parse_psk, write_psk,
+    {TLS_EXT_PRE_SHARED_KEY, "pre_shared_key", EXT_IN_CH | EXT_IN_SH13, 0, tls_ext13_parse_psk, tls_ext13_write_psk,
      "client: a ticket, last; server: the ticket accepted"},
 };
 #define N_ROWS (sizeof rows / sizeof *rows)
