@@ -29,7 +29,10 @@ typedef struct ext_row {
 } ext_row;
 
 /* A body that does not parse: decode_error naming the extension. */
-int tls_ext_malformed(tls_engine *e, const char *what);
+static inline int tls_ext_malformed(tls_engine *e, const char *what)
+{
+    return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed %s", what);
+}
 
 /* extensions13.c */
 int tls_ext13_parse_versions(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_out *out);

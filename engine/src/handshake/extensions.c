@@ -25,11 +25,6 @@
 
 static bool empty_body(tls_rd *body) { return tls_rd_done(body); }
 
-int tls_ext_malformed(tls_engine *e, const char *what)
-{
-    return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed %s", what);
-}
-
 /* ---- server_name (RFC 6066 3) ---- */
 static bool is_ip_literal(const char *s)
 {
