@@ -9,17 +9,14 @@
 #include <string.h>
 
 #include "groups.h"
+#include "lib/vectors.h"
 #include "kex.h"
 
+/* the test library's decoder, asserting that the vector is well formed */
 static size_t unhex(const char *h, uint8_t *out, size_t cap)
 {
-    size_t n = strlen(h) / 2;
-    cr_assert(n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        cr_assert(sscanf(h + 2 * i, "%2x", &v) == 1);
-        out[i] = (uint8_t)v;
-    }
+    size_t n = vec_unhex(h, out, cap);
+    cr_assert(n != (size_t)-1, "bad hex or no room: %s", h);
     return n;
 }
 
