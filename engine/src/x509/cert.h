@@ -52,6 +52,13 @@ int tls_dh_load(const tls_options *o, EVP_PKEY **params, tls_error *err);
  * if the DER is not exactly one certificate. */
 EVP_PKEY *tls_cert_pubkey(const uint8_t *der, size_t len);
 
+/* ---- peer_certs.c ------------------------------------------------------- */
+
+/* A certificate the peer sent, parsed (public key included): a new reference
+ * to the same object as the last time these exact bytes were seen, else a
+ * fresh parse that is kept for next time. NULL as tls_x509_from_der. */
+X509 *tls_peer_x509(const uint8_t *der, size_t len);
+
 /* One DER certificate that must fill exactly [p, p+len); NULL otherwise. */
 X509 *tls_x509_from_der(const uint8_t *p, size_t len);
 

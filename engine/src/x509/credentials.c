@@ -551,7 +551,7 @@ int tls_dh_load(const tls_options *o, EVP_PKEY **params, tls_error *err)
 
 EVP_PKEY *tls_cert_pubkey(const uint8_t *der, size_t len)
 {
-    X509 *x = tls_x509_from_der(der, len);
+    X509 *x = tls_peer_x509(der, len);
     if (!x) {
         ERR_clear_error();
         return NULL;

@@ -296,7 +296,7 @@ static int parse_peer_chain(const uint8_t *const *der, const size_t *der_len, si
                             STACK_OF(X509) *untrusted, tls_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        peer[i] = tls_x509_from_der(der[i], der_len[i]);
+        peer[i] = tls_peer_x509(der[i], der_len[i]);
         if (!peer[i]) {
             ERR_clear_error();
             return tls_err_set(err, TLS_E_ALERT_SENT, TLS_ALERT_BAD_CERTIFICATE,
