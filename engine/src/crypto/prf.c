@@ -1,66 +1,81 @@
-/* Key schedules for SSL 3.0 .. TLS 1.2 (see prf.h).
- *
- * HMAC comes from libcrypto's EVP_MAC. Fetching "HMAC" and naming its digest
- * both go through the provider lookup, so that is done once per process: one
- * keyed template context per hash, which every P_hash call duplicates and
- * re-keys (EVP_MAC_CTX_dup only reads the template, so parallel connections
- * share it safely). Digests come from the algorithm cache (tls_algs_md).
- * tls_hmac, the one-shot HMAC of HKDF, is built on the digest directly. */
+/* Key schedules for SSL 3.0 .. TLS 1.2 (see prf.h), and the HMAC that they
+ * and TLS 1.3's HKDF share. Digests come from the algorithm cache
+ * (tls_algs_md), fetched once per process. */
 #include "prf.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "tlsengine.h"
 
-/* the largest digest block (SHA-384, SHA-512) */
-#define TLS_HMAC_MAX_BLOCK 128
+/* ---- HMAC (RFC 2104) over the digest ---------------------------------- */
 
-/* ---- HMAC templates, made once --------------------------------------- */
+/* The key schedules key a new HMAC for nearly every output block, and an
+ * EVP_MAC context costs more to duplicate, key, restart and free (each
+ * restart copies a digest context, which allocates in OpenSSL 3) than the
+ * hashing itself: perf put a quarter of a full TLS 1.2 handshake there. So
+ * HMAC runs here on one digest context, re-initialised for each pass. */
 
-static EVP_MAC_CTX *hmac_tmpl[TLS_HASH_COUNT];
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+#define HMAC_MAX_BLOCK 128 /* SHA-384 and SHA-512 */
 
-static void hmac_load(void)
+typedef struct hmac_key {
+    const EVP_MD *md;
+    size_t block, out_len;
+    uint8_t k[HMAC_MAX_BLOCK]; /* the key, padded with zeros to a block */
+    EVP_MD_CTX *ctx;
+} hmac_key;
+
+static bool hmac_key_init(hmac_key *hk, tls_hash_id h, const uint8_t *key, size_t key_len)
 {
-    if (!tls_algs_init())
-        return;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac)
-        return;
-    /* the template's key is a placeholder: every user re-keys its copy */
-    static const uint8_t placeholder[1] = {0};
-    for (int h = 0; h < TLS_HASH_COUNT; h++) {
-        EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-        OSSL_PARAM params[2] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)tls_hash_name((tls_hash_id)h), 0),
-            OSSL_PARAM_construct_end(),
-        };
-        if (ctx && EVP_MAC_init(ctx, placeholder, sizeof placeholder, params))
-            hmac_tmpl[h] = ctx;
-        else
-            EVP_MAC_CTX_free(ctx);
-    }
-    EVP_MAC_free(mac); /* the contexts keep their own references */
+    memset(hk, 0, sizeof *hk);
+    hk->md = tls_algs_md(h);
+    if (!hk->md)
+        return false;
+    hk->block = (size_t)EVP_MD_get_block_size(hk->md);
+    hk->out_len = tls_hash_len(h);
+    hk->ctx = EVP_MD_CTX_new();
+    if (!hk->ctx || hk->block > sizeof hk->k || hk->out_len > EVP_MAX_MD_SIZE)
+        return false;
+    unsigned n = 0;
+    if (key_len > hk->block) /* a long key is hashed first */
+        return EVP_DigestInit_ex2(hk->ctx, hk->md, NULL) && EVP_DigestUpdate(hk->ctx, key, key_len) &&
+               EVP_DigestFinal_ex(hk->ctx, hk->k, &n);
+    if (key_len)
+        memcpy(hk->k, key, key_len);
+    return true;
 }
 
-/* A fresh HMAC context keyed with `key` (free with EVP_MAC_CTX_free). */
-static EVP_MAC_CTX *hmac_new(tls_hash_id h, const uint8_t *key, size_t key_len)
+static void hmac_key_wipe(hmac_key *hk)
 {
-    pthread_once(&hmac_once, hmac_load);
-    if ((unsigned)h >= TLS_HASH_COUNT || !hmac_tmpl[h])
-        return NULL;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(hmac_tmpl[h]);
-    /* a NULL key would mean "keep the old key" (the placeholder): never pass NULL */
-    static const uint8_t empty[1] = {0};
-    if (ctx && !EVP_MAC_init(ctx, key_len ? key : empty, key_len, NULL)) {
-        EVP_MAC_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
+    EVP_MD_CTX_free(hk->ctx);
+    OPENSSL_cleanse(hk->k, sizeof hk->k);
+}
+
+/* Starts a pass: the digest over the key XOR pad (0x36 inner, 0x5c outer). */
+static bool hmac_pass(hmac_key *hk, uint8_t pad_byte)
+{
+    uint8_t pad[HMAC_MAX_BLOCK];
+    for (size_t i = 0; i < hk->block; i++)
+        pad[i] = hk->k[i] ^ pad_byte;
+    bool ok = EVP_DigestInit_ex2(hk->ctx, hk->md, NULL) && EVP_DigestUpdate(hk->ctx, pad, hk->block);
+    OPENSSL_cleanse(pad, sizeof pad);
+    return ok;
+}
+
+/* HMAC over the concatenation of n parts (empty parts allowed). */
+static bool hmac_parts(hmac_key *hk, const uint8_t *const *part, const size_t *len, size_t n, uint8_t *out)
+{
+    uint8_t inner[EVP_MAX_MD_SIZE];
+    unsigned got = 0;
+    bool ok = hmac_pass(hk, 0x36);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = !len[i] || EVP_DigestUpdate(hk->ctx, part[i], len[i]);
+    ok = ok && EVP_DigestFinal_ex(hk->ctx, inner, &got) && got == hk->out_len && hmac_pass(hk, 0x5c) &&
+         EVP_DigestUpdate(hk->ctx, inner, hk->out_len) && EVP_DigestFinal_ex(hk->ctx, out, &got) &&
+         got == hk->out_len;
+    OPENSSL_cleanse(inner, sizeof inner);
+    return ok;
 }
 
 /* ---- TLS PRF --------------------------------------------------------- */
@@ -71,32 +86,22 @@ typedef struct seed_parts {
     size_t len[3];
 } seed_parts;
 
-static bool mac_seed(EVP_MAC_CTX *ctx, const seed_parts *s)
-{
-    for (int i = 0; i < 3; i++)
-        if (s->len[i] && !EVP_MAC_update(ctx, s->p[i], s->len[i]))
-            return false;
-    return true;
-}
-
-/* RFC 5246 5 / RFC 2246 5: P_hash(secret, seed) = HMAC(secret, A(1) + seed) +
- * HMAC(secret, A(2) + seed) + ..., A(0) = seed, A(i) = HMAC(secret, A(i-1)).
- * Writes the first out_len bytes into out, or XORs them into out (the
- * TLS 1.0 PRF combines P_MD5 and P_SHA1 without a second buffer). */
+/* RFC 5246 5: P_hash(secret, seed) = HMAC(secret, A(1) + seed) + HMAC(secret, A(2) + seed) + ...,
+ * A(0) = seed, A(i) = HMAC(secret, A(i-1)). With xor_into, the output is
+ * XORed into out (for the TLS 1.0/1.1 MD5 ^ SHA-1 split). */
 static bool p_hash(tls_hash_id h, const uint8_t *secret, size_t secret_len, const seed_parts *seed,
                    uint8_t *out, size_t out_len, bool xor_into)
 {
-    EVP_MAC_CTX *ctx = hmac_new(h, secret, secret_len);
-    if (!ctx)
-        return false;
+    hmac_key hk;
     uint8_t a[EVP_MAX_MD_SIZE], blk[EVP_MAX_MD_SIZE];
-    size_t hl = tls_hash_len(h), n = 0;
-    /* A(1): the context is freshly keyed, no re-init needed */
-    bool ok = mac_seed(ctx, seed) && EVP_MAC_final(ctx, a, &n, sizeof a) && n == hl;
+    bool ok = hmac_key_init(&hk, h, secret, secret_len);
+    size_t hl = hk.out_len;
+    /* A(1) = HMAC(seed) */
+    ok = ok && hmac_parts(&hk, seed->p, seed->len, 3, a);
     for (size_t done = 0; ok && done < out_len;) {
-        /* EVP_MAC_init with a NULL key restarts HMAC with the same key */
-        ok = EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, a, hl) && mac_seed(ctx, seed) &&
-             EVP_MAC_final(ctx, blk, &n, sizeof blk) && n == hl;
+        const uint8_t *part[4] = {a, seed->p[0], seed->p[1], seed->p[2]};
+        size_t len[4] = {hl, seed->len[0], seed->len[1], seed->len[2]};
+        ok = hmac_parts(&hk, part, len, 4, blk);
         if (!ok)
             break;
         size_t take = out_len - done < hl ? out_len - done : hl;
@@ -107,10 +112,9 @@ static bool p_hash(tls_hash_id h, const uint8_t *secret, size_t secret_len, cons
             memcpy(out + done, blk, take);
         done += take;
         if (done < out_len)
-            ok = EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, a, hl) &&
-                 EVP_MAC_final(ctx, a, &n, sizeof a) && n == hl;
+            ok = hmac_parts(&hk, part, len, 1, a); /* A(i+1) = HMAC(A(i)) */
     }
-    EVP_MAC_CTX_free(ctx);
+    hmac_key_wipe(&hk);
     OPENSSL_cleanse(a, sizeof a);
     OPENSSL_cleanse(blk, sizeof blk);
     return ok;
@@ -357,40 +361,14 @@ void tls_keylog_line(const uint8_t client_random[32], const uint8_t ms[48], char
     *p = '\0';
 }
 
-/* One HMAC (RFC 2104) straight over the digest. HKDF keys a new HMAC for
- * nearly every call, and an EVP_MAC context costs more to duplicate, key and
- * free (four digest contexts) than the hashing itself: perf put 22% of a
- * resumed TLS 1.3 handshake there. Here it is one digest context. */
+/* HKDF's one-shot HMAC: key, one pass, wipe. */
 bool tls_hmac(tls_hash_id h, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
               const uint8_t *d2, size_t l2, uint8_t *out)
 {
-    const EVP_MD *md = tls_algs_md(h);
-    if (!md)
-        return false;
-    size_t bs = (size_t)EVP_MD_get_block_size(md), hl = tls_hash_len(h);
-    uint8_t k[TLS_HMAC_MAX_BLOCK] = {0}, pad[TLS_HMAC_MAX_BLOCK], inner[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    if (bs > sizeof k || hl > sizeof inner)
-        return false;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL;
-    if (ok && key_len > bs) /* a long key is hashed first */
-        ok = EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, key, key_len) &&
-             EVP_DigestFinal_ex(ctx, k, &n);
-    else if (key_len)
-        memcpy(k, key, key_len);
-    for (size_t i = 0; i < bs; i++)
-        pad[i] = k[i] ^ 0x36;
-    ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, bs) &&
-         (!l1 || EVP_DigestUpdate(ctx, d1, l1)) && (!l2 || EVP_DigestUpdate(ctx, d2, l2)) &&
-         EVP_DigestFinal_ex(ctx, inner, &n) && n == hl;
-    for (size_t i = 0; i < bs; i++)
-        pad[i] = k[i] ^ 0x5c;
-    ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, bs) &&
-         EVP_DigestUpdate(ctx, inner, hl) && EVP_DigestFinal_ex(ctx, out, &n) && n == hl;
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_cleanse(k, sizeof k);
-    OPENSSL_cleanse(pad, sizeof pad);
-    OPENSSL_cleanse(inner, sizeof inner);
+    hmac_key hk;
+    const uint8_t *part[2] = {d1, d2};
+    size_t len[2] = {l1, l2};
+    bool ok = hmac_key_init(&hk, h, key, key_len) && hmac_parts(&hk, part, len, 2, out);
+    hmac_key_wipe(&hk);
     return ok;
 }
