@@ -60,7 +60,7 @@ void tls_engine_free(tls_engine *e)
     tls_rec_clear(&e->rd_next);
     tls_rec_clear(&e->wr_next);
     if (e->in) {
-        OPENSSL_cleanse(e->in, e->in_cap);
+        OPENSSL_cleanse(e->in, e->in_hwm); /* beyond it the buffer never held anything */
         free(e->in);
     }
     free(e->out);
@@ -288,6 +288,8 @@ int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consum
         size_t n = len - used < room ? len - used : room;
         memcpy(e->in + e->in_len, in + used, n);
         e->in_len += n;
+        if (e->in_len > e->in_hwm)
+            e->in_hwm = e->in_len;
         used += n;
         process_records(e);
     }
@@ -390,7 +392,7 @@ void tls_engine_trim(tls_engine *e)
     if (e->in && e->in_len == e->in_off && e->plain_len == 0) {
         free(e->in); /* empty: nothing secret left in it (read() wipes plaintext) */
         e->in = NULL;
-        e->in_cap = e->in_off = e->in_len = 0;
+        e->in_cap = e->in_off = e->in_len = e->in_hwm = 0;
     }
     if (e->out && e->out_len == e->out_off) {
         free(e->out);

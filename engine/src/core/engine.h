@@ -96,6 +96,7 @@ struct tls_engine {
     /* network in: one record at a time */
     uint8_t *in;
     size_t in_off, in_len, in_cap; /* records start at in_off */
+    size_t in_hwm;                 /* bytes of `in` ever written: what free must wipe */
     uint8_t *plain;               /* the current record's plaintext, inside in[] */
     size_t plain_len;
     size_t rec_total;             /* bytes of in[] the current record occupies */
