@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -36,23 +37,161 @@ typedef struct fd_entry {
 
 static fd_entry *table;
 static int table_cap;
-static int fd_base = 512; /* the shim's fds are moved to >= this */
+
+/* Where the shim's fds go, and RLIMIT_NOFILE.
+ *
+ * A program expects its fd numbers to track its own count: the kernel hands
+ * out the lowest free number, so with n fds open none is far above n, and
+ * programs size tables by that (redis's event loop covers maxclients + 128
+ * fds and silently never polls an fd beyond it; select() stops at
+ * FD_SETSIZE). Every number the shim takes below the program's limit pushes
+ * the program's later fds up, and takes one from its count.
+ *
+ * So the shim's fds live ABOVE the program's soft limit: the kernel's soft
+ * limit is raised to the program's own plus the shim's fds (counted), and
+ * lowered again as they close, so the program can open exactly as many fds,
+ * under the same numbers, as it could without the shim. The program's own
+ * limit is what it last set (rlimit.c interposes get/setrlimit and prlimit:
+ * it sees and sets its own limit, never the raised one).
+ *
+ * When the hard limit leaves no room above, the shim's fds have to come out of
+ * the program's range: then they are taken from its top down (a region that
+ * grows downwards from the limit), as far as possible from the program's own
+ * low numbers. Either way the kernel's fd table is never made to cover more
+ * than FD_TOP_CAP numbers for the shim's sake (it is allocated and copied at
+ * fork in full). */
+#define FD_TOP_CAP 65536
+#define FD_LOW_FLOOR 16 /* never below: stdio and the program's first fds */
+#define FD_REGION_STEP 64
+
+static rlim_t prog_soft = 1024; /* the program's own soft limit */
+static rlim_t hard_limit = 1024;
+static rlim_t kernel_soft = 1024; /* the soft limit in force */
+static bool limit_known;
+static int own_count; /* fds marked own */
+static int foreign_above; /* fds not the shim's found in its room above prog_soft */
+static int room_wanted; /* fds the shim is about to create (shim_fd_room) */
+static int region_base = -1; /* bottom of the top-down region, -1: not used yet */
+
+/* The soft limit the kernel should have: the program's plus the shim's fds
+ * (and those it is about to create), within the hard limit. */
+static void apply_limit(void)
+{
+    if (!limit_known || prog_soft >= hard_limit || prog_soft > FD_TOP_CAP)
+        return;
+    rlim_t want = prog_soft + (rlim_t)foreign_above + (rlim_t)own_count + (rlim_t)room_wanted;
+    if (want > hard_limit)
+        want = hard_limit;
+    if (want == kernel_soft)
+        return;
+    struct rlimit rl = {.rlim_cur = want, .rlim_max = hard_limit};
+    if (shim_prlimit_self(&rl, NULL) == 0)
+        kernel_soft = want;
+}
+
+/* The raised soft limit outlives an exec (the shim's fds, close-on-exec, do
+ * not): a program started through wrappers that exec one another (pyenv's
+ * shims, env, a shell's exec) would otherwise take each image's raise for its
+ * own limit. Each image notes its own limit and the kernel's in the
+ * environment; the next adopts it only if the kernel's figures are still
+ * exactly those (so nothing changed them since, and no connection was open). */
+#define NOFILE_ENV "TLSSHIM_NOFILE"
 
 void shim_fdtable_init(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        /* High enough to stay out of the way of close loops and dup2 to small
-         * numbers, low enough not to blow up the kernel's fd table. */
-        rlim_t b = rl.rlim_cur / 2;
-        if (b > 4096)
-            b = 4096;
-        if (b < 16)
-            b = 16;
-        fd_base = (int)b;
-    } else {
-        fd_base = 4096;
+    if (shim_prlimit_self(NULL, &rl) != 0)
+        return;
+    prog_soft = kernel_soft = rl.rlim_cur;
+    hard_limit = rl.rlim_max;
+    limit_known = true;
+    const char *v = getenv(NOFILE_ENV);
+    unsigned long long p, k, h;
+    char end;
+    if (v && sscanf(v, "%llu:%llu:%llu%c", &p, &k, &h, &end) == 3 && k == rl.rlim_cur &&
+        h == rl.rlim_max && p <= k)
+        prog_soft = (rlim_t)p;
+}
+
+void shim_fdtable_init_done(void)
+{
+    if (!limit_known)
+        return;
+    char v[80];
+    snprintf(v, sizeof v, "%llu:%llu:%llu", (unsigned long long)prog_soft,
+             (unsigned long long)kernel_soft, (unsigned long long)hard_limit);
+    setenv(NOFILE_ENV, v, 1);
+}
+
+void shim_fd_limits(rlim_t *soft, rlim_t *hard, int *own)
+{
+    if (soft)
+        *soft = prog_soft;
+    if (hard)
+        *hard = hard_limit;
+    if (own)
+        *own = own_count;
+}
+
+bool shim_fd_above_program(int fd)
+{
+    return limit_known && prog_soft < hard_limit && prog_soft <= FD_TOP_CAP &&
+           (rlim_t)fd >= prog_soft;
+}
+
+int shim_fd_set_program_limit(const struct rlimit *want)
+{
+    if (want->rlim_cur > want->rlim_max) {
+        errno = EINVAL;
+        return -1;
     }
+    struct rlimit rl = *want;
+    if (want->rlim_cur < want->rlim_max && want->rlim_cur <= FD_TOP_CAP) {
+        rlim_t k = want->rlim_cur + (rlim_t)foreign_above + (rlim_t)own_count +
+                   (rlim_t)room_wanted;
+        rl.rlim_cur = k < want->rlim_max ? k : want->rlim_max;
+    }
+    if (shim_prlimit_self(&rl, NULL) < 0)
+        return -1;
+    prog_soft = want->rlim_cur;
+    hard_limit = want->rlim_max;
+    kernel_soft = rl.rlim_cur;
+    limit_known = true;
+    region_base = -1;
+    foreign_above = 0;
+    return 0;
+}
+
+void shim_fd_program_view(struct rlimit *kernel)
+{
+    if (!limit_known || kernel->rlim_cur != kernel_soft || kernel->rlim_max != hard_limit) {
+        /* set by someone else (prlimit from outside, a raw syscall): adopt it */
+        prog_soft = kernel_soft = kernel->rlim_cur;
+        hard_limit = kernel->rlim_max;
+        limit_known = true;
+        region_base = -1;
+        return;
+    }
+    kernel->rlim_cur = prog_soft;
+}
+
+bool shim_fd_grow_room(void)
+{
+    if (!limit_known || prog_soft >= hard_limit || prog_soft > FD_TOP_CAP)
+        return false;
+    rlim_t before = kernel_soft;
+    foreign_above++;
+    apply_limit();
+    if (kernel_soft > before)
+        return true;
+    foreign_above--;
+    return false;
+}
+
+void shim_fd_room(int n)
+{
+    room_wanted = n > 0 ? n : 0;
+    apply_limit();
 }
 
 static fd_entry *entry(int fd, bool grow)
@@ -78,15 +217,19 @@ static fd_entry *entry(int fd, bool grow)
 void shim_fd_own(int fd)
 {
     fd_entry *e = entry(fd, true);
-    if (e)
+    if (e && !e->own) {
         e->own = true;
+        own_count++;
+    }
 }
 
 void shim_fd_disown(int fd)
 {
     fd_entry *e = entry(fd, false);
-    if (e)
+    if (e && e->own) {
         e->own = false;
+        own_count--;
+    }
 }
 
 bool shim_fd_is_own(int fd)
@@ -124,19 +267,76 @@ void shim_fd_set_sock(int fd, shim_sock *s)
     shim_sock_unref(old);
 }
 
+/* A copy of fd in the region the shim takes from the top of the program's
+ * range, which grows downwards when it is full; -1 if there is no room. */
+static int dup_into_region(int fd)
+{
+    rlim_t top = kernel_soft < FD_TOP_CAP ? kernel_soft : FD_TOP_CAP;
+    if (top <= FD_LOW_FLOOR)
+        return -1;
+    if (region_base < 0 || (rlim_t)region_base >= top)
+        region_base = top - FD_LOW_FLOOR > FD_REGION_STEP ? (int)(top - FD_REGION_STEP)
+                                                           : FD_LOW_FLOOR;
+    for (;;) {
+        int n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, region_base);
+        if (n >= 0 && (rlim_t)n < top)
+            return n;
+        if (n >= 0)
+            shim_real.close(n); /* above the cap: make the region bigger instead */
+        else if (errno != EMFILE && errno != EINVAL)
+            return -1;
+        if (region_base <= FD_LOW_FLOOR)
+            return -1;
+        rlim_t size = 2 * (top - (rlim_t)region_base);
+        region_base = size < top - FD_LOW_FLOOR ? (int)(top - size) : FD_LOW_FLOOR;
+    }
+}
+
+/* A copy of fd out of the program's way, or -1: above the program's limit
+ * when the hard limit leaves room, else at the top of its range. */
+static int copy_out_of_the_way(int fd)
+{
+    int n = -1;
+    if (limit_known && prog_soft < hard_limit && prog_soft <= FD_TOP_CAP) {
+        /* count the new fd first, so that the limit leaves it room */
+        own_count++;
+        apply_limit();
+        do
+            n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, (int)prog_soft);
+        while (n < 0 && errno == EMFILE && shim_fd_grow_room());
+        own_count--;
+    }
+    if (n < 0)
+        n = dup_into_region(fd);
+    return n;
+}
+
 int shim_fd_high(int fd)
 {
-    int n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, fd_base);
+    int n = copy_out_of_the_way(fd);
     if (n < 0) {
         /* no room up there: keep the number, but close-on-exec */
         int fl = shim_real.fcntl(fd, F_GETFD);
         if (fl >= 0)
             shim_real.fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
         shim_fd_own(fd);
+        apply_limit();
         return fd;
     }
     shim_real.close(fd);
     shim_fd_own(n);
+    apply_limit();
+    return n;
+}
+
+int shim_fd_copy_high(int fd)
+{
+    int n = copy_out_of_the_way(fd);
+    if (n < 0)
+        n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (n >= 0)
+        shim_fd_own(n);
+    apply_limit();
     return n;
 }
 
@@ -158,6 +358,7 @@ void shim_fd_close_own(int fd)
         return;
     shim_fd_disown(fd);
     shim_real.close(fd);
+    apply_limit(); /* the program's limit shrinks back with the shim's fds */
 }
 
 void shim_fdtable_child_reset(void)

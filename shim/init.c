@@ -103,6 +103,7 @@ static void do_init(void)
      * and stops before libcrypto is torn down. */
     atexit(shim_helper_exit_drain);
     shim_fork_init();
+    shim_fdtable_init_done();
     shim_log(POLICY_LOG_DEBUG, "policy %s: %zu rule(s)", p->path, p->n_rules);
     atomic_store(&init_state, 2);
     in_init = false;

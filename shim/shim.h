@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -83,9 +84,33 @@ shim_sock *shim_fd_sock(int fd);   /* the upgraded socket behind a program fd, o
 void shim_fd_set_sock(int fd, shim_sock *s); /* takes a reference; NULL clears (drops one) */
 int shim_fd_max(void);             /* one past the highest fd with an entry */
 void shim_sock_unref(shim_sock *s);
-/* Moves fd to a high number (>= the shim's base), close-on-exec, owned.
- * Returns the new fd (the old one is closed), or fd itself if that failed. */
+/* Moves fd out of the program's way (above its limit, or else at the top of
+ * its range), close-on-exec, owned. Returns the new fd (the old one is
+ * closed), or fd itself if that failed. */
 int shim_fd_high(int fd);
+/* An owned, close-on-exec copy of fd placed as shim_fd_high places it (fd
+ * stays open); -1 with errno when no fd is left. */
+int shim_fd_copy_high(int fd);
+/* The shim is about to create n fds (0: done): the kernel's soft limit leaves
+ * them room above the program's own, as far as the hard limit allows. */
+void shim_fd_room(int n);
+/* The shim's room above the program's limit was short (EMFILE there): a
+ * number in it is someone else's - an fd inherited above the program's
+ * limit, or one the program took when its own range was full. Grows the room
+ * by one; false when the hard limit leaves none. */
+bool shim_fd_grow_room(void);
+/* fd is at or above the program's own soft limit, while the shim's fds live
+ * there: a number the program could not have been given without the shim. */
+bool shim_fd_above_program(int fd);
+/* RLIMIT_NOFILE as the program sees it (its own soft limit, the hard limit)
+ * and how many fds the shim holds; any pointer may be NULL. */
+void shim_fd_limits(rlim_t *soft, rlim_t *hard, int *own);
+/* setrlimit(RLIMIT_NOFILE) for the program: it gets want, the kernel that
+ * plus the shim's fds. 0, or -1 with errno. */
+int shim_fd_set_program_limit(const struct rlimit *want);
+/* Turns the kernel's RLIMIT_NOFILE into the program's view (its own soft
+ * limit); a limit changed behind the shim's back becomes the program's. */
+void shim_fd_program_view(struct rlimit *kernel);
 /* Closes an owned fd (real close) and forgets it. */
 void shim_fd_close_own(int fd);
 /* For the interposed calls that take program fds: shim_init(), then the
@@ -93,7 +118,13 @@ void shim_fd_close_own(int fd);
  * is one of the shim's own, which the program must not touch. */
 bool shim_lock_program_fds(int fd, int fd2);
 void shim_fdtable_init(void);
+/* At the end of start-up: notes the program's limit for an exec'ed image. */
+void shim_fdtable_init_done(void);
 void shim_fdtable_child_reset(void); /* after fork, in the child */
+
+/* ---- rlimit.c ---- */
+/* prlimit(2) on this process, straight to the kernel (never the wrappers). */
+int shim_prlimit_self(const struct rlimit *set, struct rlimit *old);
 
 /* ---- resolve.c: address -> host name the program resolved ---- */
 /* Copies the name for addr (port ignored) into buf; false if unknown. */

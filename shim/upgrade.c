@@ -75,6 +75,30 @@ static shim_sock *new_sock(const shim_upgrade_req *r, int net)
     return s;
 }
 
+/* Says in the log why a connection could not be handed to the helper. */
+static void log_refusal(const shim_upgrade_req *r, int e)
+{
+    char peer[64];
+    shim_addr_str(r->peer, peer, sizeof peer);
+    const char *what = r->is_server ? "connection from" : "connection to";
+    if (e == EMFILE || e == ENFILE) {
+        rlim_t soft = 0, hard = 0;
+        int own = 0;
+        shim_fd_limits(&soft, &hard, &own);
+        shim_log(POLICY_LOG_ERROR,
+                 "[%s] %s %s refused: %s (an upgraded connection needs 3 fds: the "
+                 "program's, the helper's end and the TCP socket; RLIMIT_NOFILE is %llu, "
+                 "hard %llu, the shim holds %d)",
+                 r->rule->name, what, peer,
+                 e == EMFILE ? "no file descriptor left in the process"
+                             : "no file descriptor left in the system",
+                 (unsigned long long)soft, (unsigned long long)hard, own);
+    } else {
+        shim_log(POLICY_LOG_ERROR, "[%s] %s %s refused: cannot hand it to the helper: %s",
+                 r->rule->name, what, peer, strerror(e));
+    }
+}
+
 shim_sock *shim_upgrade(const shim_upgrade_req *r)
 {
     int sv[2] = {-1, -1};
@@ -83,24 +107,32 @@ shim_sock *shim_upgrade(const shim_upgrade_req *r)
     shim_sock *s = NULL;
     bool swapped = false; /* the program's fd number is now its socketpair end */
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+    /* The socketpair's ends are made where the kernel puts them (the
+     * program's lowest free numbers, if it has any): room for them above the
+     * program's limit while they exist. The order keeps the peak at one fd
+     * above the three a connection ends up with: the helper's end moves up
+     * before the TCP socket is copied up. */
+    shim_fd_room(2);
+    int sp;
+    while ((sp = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv)) < 0 &&
+           errno == EMFILE && shim_fd_grow_room())
+        ;
+    if (sp < 0)
         goto fail;
+    app = shim_fd_high(sv[1]);
+    sv[1] = -1;
     if (r->hold_unwritable) {
         filler = fill_unwritable(sv[0], &orig_sndbuf);
         /* the helper keeps a copy to restore the send buffer afterwards */
-        pdup = shim_real.fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
+        pdup = shim_fd_copy_high(sv[0]);
         if (pdup < 0)
             goto fail;
-        pdup = shim_fd_high(pdup);
     }
-    net = shim_real.fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+    net = shim_fd_copy_high(r->fd);
     if (net < 0)
         goto fail;
-    net = shim_fd_high(net);
     int nfl = shim_real.fcntl(net, F_GETFL);
     shim_real.fcntl(net, F_SETFL, (nfl < 0 ? 0 : nfl) | O_NONBLOCK);
-    app = shim_fd_high(sv[1]);
-    sv[1] = -1;
     if (!(s = new_sock(r, net)))
         goto fail;
 
@@ -111,6 +143,7 @@ shim_sock *shim_upgrade(const shim_upgrade_req *r)
     swapped = true;
     shim_real.close(sv[0]);
     sv[0] = -1;
+    shim_fd_room(0);
     shim_fd_set_sock(r->fd, s); /* the fd's reference: s is the table's now */
 
     shim_conn_args a = {
@@ -131,6 +164,7 @@ shim_sock *shim_upgrade(const shim_upgrade_req *r)
 
 fail:;
     int e = errno;
+    log_refusal(r, e);
     shim_fd_close_own(pdup);
     shim_fd_close_own(app);
     shim_fd_close_own(net);
@@ -138,6 +172,7 @@ fail:;
         shim_real.close(sv[0]);
     if (sv[1] >= 0)
         shim_real.close(sv[1]);
+    shim_fd_room(0);
     if (swapped) {
         /* the program's end stays, its helper end closed: it reads EOF, and
          * the socket reports the failure (SO_ERROR, a second connect) */
