@@ -65,7 +65,8 @@ static int table_cap;
 #define FD_REGION_STEP 64
 
 static rlim_t prog_soft = 1024; /* the program's own soft limit */
-static rlim_t hard_limit = 1024;
+static rlim_t prog_hard = 1024;  /* the program's own hard limit */
+static rlim_t kernel_hard = 1024; /* the hard limit in force */
 static rlim_t kernel_soft = 1024; /* the soft limit in force */
 static bool limit_known;
 static int own_count; /* fds marked own */
@@ -73,18 +74,24 @@ static int foreign_above; /* fds not the shim's found in its room above prog_sof
 static int room_wanted; /* fds the shim is about to create (shim_fd_room) */
 static int region_base = -1; /* bottom of the top-down region, -1: not used yet */
 
+/* The shim's fds can live above the program's limit */
+static bool room_above(void)
+{
+    return limit_known && prog_soft < kernel_hard && prog_soft <= FD_TOP_CAP;
+}
+
 /* The soft limit the kernel should have: the program's plus the shim's fds
  * (and those it is about to create), within the hard limit. */
 static void apply_limit(void)
 {
-    if (!limit_known || prog_soft >= hard_limit || prog_soft > FD_TOP_CAP)
+    if (!room_above())
         return;
     rlim_t want = prog_soft + (rlim_t)foreign_above + (rlim_t)own_count + (rlim_t)room_wanted;
-    if (want > hard_limit)
-        want = hard_limit;
+    if (want > kernel_hard)
+        want = kernel_hard;
     if (want == kernel_soft)
         return;
-    struct rlimit rl = {.rlim_cur = want, .rlim_max = hard_limit};
+    struct rlimit rl = {.rlim_cur = want, .rlim_max = kernel_hard};
     if (shim_prlimit_self(&rl, NULL) == 0)
         kernel_soft = want;
 }
@@ -103,23 +110,26 @@ void shim_fdtable_init(void)
     if (shim_prlimit_self(NULL, &rl) != 0)
         return;
     prog_soft = kernel_soft = rl.rlim_cur;
-    hard_limit = rl.rlim_max;
+    prog_hard = kernel_hard = rl.rlim_max;
     limit_known = true;
     const char *v = getenv(NOFILE_ENV);
-    unsigned long long p, k, h;
+    unsigned long long ps, ph, ks, kh;
     char end;
-    if (v && sscanf(v, "%llu:%llu:%llu%c", &p, &k, &h, &end) == 3 && k == rl.rlim_cur &&
-        h == rl.rlim_max && p <= k)
-        prog_soft = (rlim_t)p;
+    if (v && sscanf(v, "%llu:%llu:%llu:%llu%c", &ps, &ph, &ks, &kh, &end) == 4 &&
+        ks == rl.rlim_cur && kh == rl.rlim_max && ps <= ks && ps <= ph && ph <= kh) {
+        prog_soft = (rlim_t)ps;
+        prog_hard = (rlim_t)ph;
+    }
 }
 
 void shim_fdtable_init_done(void)
 {
     if (!limit_known)
         return;
-    char v[80];
-    snprintf(v, sizeof v, "%llu:%llu:%llu", (unsigned long long)prog_soft,
-             (unsigned long long)kernel_soft, (unsigned long long)hard_limit);
+    char v[100];
+    snprintf(v, sizeof v, "%llu:%llu:%llu:%llu", (unsigned long long)prog_soft,
+             (unsigned long long)prog_hard, (unsigned long long)kernel_soft,
+             (unsigned long long)kernel_hard);
     setenv(NOFILE_ENV, v, 1);
 }
 
@@ -128,15 +138,14 @@ void shim_fd_limits(rlim_t *soft, rlim_t *hard, int *own)
     if (soft)
         *soft = prog_soft;
     if (hard)
-        *hard = hard_limit;
+        *hard = prog_hard;
     if (own)
         *own = own_count;
 }
 
 bool shim_fd_above_program(int fd)
 {
-    return limit_known && prog_soft < hard_limit && prog_soft <= FD_TOP_CAP &&
-           (rlim_t)fd >= prog_soft;
+    return room_above() && (rlim_t)fd >= prog_soft;
 }
 
 int shim_fd_set_program_limit(const struct rlimit *want)
@@ -145,17 +154,28 @@ int shim_fd_set_program_limit(const struct rlimit *want)
         errno = EINVAL;
         return -1;
     }
-    struct rlimit rl = *want;
-    if (want->rlim_cur < want->rlim_max && want->rlim_cur <= FD_TOP_CAP) {
+    /* A program that lowers its hard limit (redis sets soft = hard = 10,032)
+     * would leave the shim no room above its soft limit: the kernel's hard
+     * limit comes down only to what the program's fds plus the shim's two a
+     * connection can need, 3x the program's. Raising goes to the kernel,
+     * which checks the privilege when it is above the hard limit in force. */
+    rlim_t kh = want->rlim_max;
+    if (kh < kernel_hard) {
+        rlim_t need = kh > (RLIM_INFINITY - 16) / 3 ? RLIM_INFINITY : 3 * kh + 16;
+        kh = need < kernel_hard ? need : kernel_hard;
+    }
+    struct rlimit rl = {.rlim_cur = want->rlim_cur, .rlim_max = kh};
+    if (want->rlim_cur < kh && want->rlim_cur <= FD_TOP_CAP) {
         rlim_t k = want->rlim_cur + (rlim_t)foreign_above + (rlim_t)own_count +
                    (rlim_t)room_wanted;
-        rl.rlim_cur = k < want->rlim_max ? k : want->rlim_max;
+        rl.rlim_cur = k < kh ? k : kh;
     }
     if (shim_prlimit_self(&rl, NULL) < 0)
         return -1;
     prog_soft = want->rlim_cur;
-    hard_limit = want->rlim_max;
+    prog_hard = want->rlim_max;
     kernel_soft = rl.rlim_cur;
+    kernel_hard = kh;
     limit_known = true;
     region_base = -1;
     foreign_above = 0;
@@ -164,20 +184,21 @@ int shim_fd_set_program_limit(const struct rlimit *want)
 
 void shim_fd_program_view(struct rlimit *kernel)
 {
-    if (!limit_known || kernel->rlim_cur != kernel_soft || kernel->rlim_max != hard_limit) {
+    if (!limit_known || kernel->rlim_cur != kernel_soft || kernel->rlim_max != kernel_hard) {
         /* set by someone else (prlimit from outside, a raw syscall): adopt it */
         prog_soft = kernel_soft = kernel->rlim_cur;
-        hard_limit = kernel->rlim_max;
+        prog_hard = kernel_hard = kernel->rlim_max;
         limit_known = true;
         region_base = -1;
         return;
     }
     kernel->rlim_cur = prog_soft;
+    kernel->rlim_max = prog_hard;
 }
 
 bool shim_fd_grow_room(void)
 {
-    if (!limit_known || prog_soft >= hard_limit || prog_soft > FD_TOP_CAP)
+    if (!room_above())
         return false;
     rlim_t before = kernel_soft;
     foreign_above++;
@@ -297,7 +318,7 @@ static int dup_into_region(int fd)
 static int copy_out_of_the_way(int fd)
 {
     int n = -1;
-    if (limit_known && prog_soft < hard_limit && prog_soft <= FD_TOP_CAP) {
+    if (room_above()) {
         /* count the new fd first, so that the limit leaves it room */
         own_count++;
         apply_limit();

@@ -15,9 +15,10 @@
 #     upgrade needs above the 3 it keeps); the next one is refused in the log.
 #   soft 200, hard higher: the program serves 200 - F clients, exactly what
 #     it serves in plaintext without the shim, and sees its limit as 200.
-#   redis at 16384 fds with 5000 TLS clients: before, the shim's fds sat at
-#     4096 and up, the program's next fds landed above them, past the 10128
-#     fds redis's event loop covers, and the 4087th client hung.
+#   redis with 5000 TLS clients, at 16384 fds and at soft 1024 below a hard
+#     16384 (redis sets both to 10032): before, the shim's fds sat at 4096
+#     (or 512) and up, the program's next fds landed above them, past the
+#     10128 fds redis's event loop covers, and a client hung (the 4087th).
 # Every client has a timeout: a hang is a FAIL, never a stuck suite.
 . "$(dirname "$0")/lib.sh"
 e2e_require python3
@@ -125,7 +126,7 @@ start_server() {
     SPID=$E2E_BG_PID
     F=
     for _ in $(seq 100); do
-        F=$(awk '/^ready/ {print $2; exit}' "$T/$name.out")
+        F=$(awk '/^ready/ {print $2; exit}' "$T/$name.out" 2>/dev/null)
         [ -n "$F" ] && break
         sleep 0.1
     done
@@ -236,25 +237,37 @@ if [ "$HARD" -lt 16384 ]; then
     missing_tool "a hard RLIMIT_NOFILE of 16384 or more for 5000 clients (it is $HARD)"
 fi
 N=${FDLIMIT_CLIENTS:-5000}
-PORT=$(free_port)
-write_policy "$T/redis.ini" "[global]" "log_level = info" "log = $T/redis.shim.log" "" \
-    "[redis]" "direction = accept" "match = 127.0.0.1:$PORT" \
-    "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
-e2e_bg "$T/redis.out" bash -c 'ulimit -n 16384 && exec timeout 150 "$@"' sh \
-    "$TLSSHIM" -c "$T/redis.ini" -- redis-server --port "$PORT" --bind 127.0.0.1 --save '' \
-    --appendonly no --logfile "$T/redis.log"
-RPID=$E2E_BG_PID
-if wait_port "$PORT"; then
-    run_clients "$PORT" "$N" 1 10 "$T/redis.clients"
-    got=$(awk '/^served/ {print $2}' "$T/redis.clients")
-    if [ "$got" = "$N" ]; then
-        pass "redis under an accept rule at 16384 fds serves $N TLS clients, none hangs"
+# redis_run NAME SOFT HARD: redis under an accept rule with those limits, N TLS clients
+redis_run() {
+    local name=$1 soft=$2 hard=$3
+    local port
+    port=$(free_port)
+    write_policy "$T/$name.ini" "[global]" "log_level = info" "log = $T/$name.shim.log" "" \
+        "[redis]" "direction = accept" "match = 127.0.0.1:$port" \
+        "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+    e2e_bg "$T/$name.out" bash -c 'ulimit -Sn "$1" && ulimit -Hn "$2" && shift 2 && exec timeout 150 "$@"' \
+        sh "$soft" "$hard" "$TLSSHIM" -c "$T/$name.ini" -- redis-server --port "$port" --bind 127.0.0.1 \
+        --save '' --appendonly no --logfile "$T/$name.log"
+    local rpid=$E2E_BG_PID what="redis under an accept rule at soft $soft, hard $hard fds"
+    if wait_port "$port"; then
+        run_clients "$port" "$N" 1 10 "$T/$name.clients"
+        local got
+        got=$(awk '/^served/ {print $2}' "$T/$name.clients")
+        if [ "$got" = "$N" ]; then
+            pass "$what serves $N TLS clients, none hangs"
+        else
+            fail "$what serves $N TLS clients" \
+                "served ${got:-?}: $(head -1 "$T/$name.clients") redis: $(grep -v WARNING "$T/$name.log" | tail -2 | tr '\n' ' ')"
+        fi
     else
-        fail "redis under an accept rule at 16384 fds serves $N TLS clients" \
-            "served ${got:-?}: $(head -1 "$T/redis.clients") redis: $(grep -v WARNING "$T/redis.log" | tail -2 | tr '\n' ' ')"
+        fail "$what" "did not start: $(tail -3 "$T/$name.out" | tr '\n' ' ')"
     fi
-else
-    fail "redis under an accept rule at 16384 fds" "did not start: $(tail -3 "$T/redis.out" | tr '\n' ' ')"
-fi
-e2e_kill "$RPID"
+    e2e_kill "$rpid"
+}
+# soft = hard: the shim's fds at the top of redis's range (before: at 4096 and
+# up, and the 4,087th client hung)
+redis_run redis16k 16384 16384
+# soft 1024 below a hard 16384: redis sets soft = hard = 10032 itself; the
+# shim keeps the kernel's hard limit where its own fds still fit
+redis_run redis1k 1024 16384
 e2e_done
