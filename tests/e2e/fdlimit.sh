@@ -15,10 +15,12 @@
 #     upgrade needs above the 3 it keeps); the next one is refused in the log.
 #   soft 200, hard higher: the program serves 200 - F clients, exactly what
 #     it serves in plaintext without the shim, and sees its limit as 200.
-#   redis with 5000 TLS clients, at 16384 fds and at soft 1024 below a hard
-#     16384 (redis sets both to 10032): before, the shim's fds sat at 4096
-#     (or 512) and up, the program's next fds landed above them, past the
-#     10128 fds redis's event loop covers, and a client hung (the 4087th).
+#   redis with 5000 TLS clients at 16384 fds: before, the shim's fds sat at
+#     4096 and up, the program's next fds landed above them, past the 10128
+#     fds redis's event loop covers, and the 4087th client hung.
+#   redis at soft 1024 below a hard 16384, maxclients 2000: redis sets soft =
+#     hard = 2032 itself; 1900 TLS clients (before: the shim's fds came out
+#     of redis's 2032, a third of it).
 # Every client has a timeout: a hang is a FAIL, never a stuck suite.
 . "$(dirname "$0")/lib.sh"
 e2e_require python3
@@ -137,7 +139,7 @@ start_server() {
 # ---- (a) soft = hard = 200: the shim's fds come out of the program's -------------
 if start_server hard200 200 200 1; then
     want=$(((200 - F - 4) / 3))
-    run_clients "$PORT" 300 1 10 "$T/hard200.clients"
+    run_clients "$PORT" 300 1 20 "$T/hard200.clients"
     got=$(awk '/^served/ {print $2}' "$T/hard200.clients")
     if grep -q HANG "$T/hard200.clients"; then
         fail "at ulimit -n 200, the client past the limit is refused, not left hanging" "$(head -1 "$T/hard200.clients")"
@@ -170,7 +172,7 @@ else
 fi
 if start_server soft200 200 1024 1; then
     want=$((200 - F))
-    run_clients "$PORT" 300 1 10 "$T/soft200.clients"
+    run_clients "$PORT" 300 1 20 "$T/soft200.clients"
     got=$(awk '/^served/ {print $2}' "$T/soft200.clients")
     if [ "$SEEN_SOFT" = 200 ]; then
         pass "under the shim the program sees its own soft limit (200), not the raised one"
@@ -204,15 +206,15 @@ cat >"$T/fill.py" <<'PY'
 import socket, ssl, sys
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
-a = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+a = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="localhost")
 a.sendall(b"FILL\r\n")
 print("filler:", a.recv(100).decode().strip())
 try:
-    b = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+    b = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="localhost")
     b.sendall(b"PING\r\n")
     print("next client: got %r" % b.recv(100))
 except (socket.timeout, TimeoutError):
-    print("next client: HANG (10s timeout)")
+    print("next client: HANG (20s timeout)")
 except (OSError, ssl.SSLError) as e:
     print("next client: closed: %s" % e)
 PY
@@ -237,9 +239,11 @@ if [ "$HARD" -lt 16384 ]; then
     missing_tool "a hard RLIMIT_NOFILE of 16384 or more for 5000 clients (it is $HARD)"
 fi
 N=${FDLIMIT_CLIENTS:-5000}
-# redis_run NAME SOFT HARD: redis under an accept rule with those limits, N TLS clients
+# redis_run NAME SOFT HARD N [REDIS ARGS]: redis under an accept rule with those
+# limits, N TLS clients
 redis_run() {
-    local name=$1 soft=$2 hard=$3
+    local name=$1 soft=$2 hard=$3 N=$4
+    shift 4
     local port
     port=$(free_port)
     write_policy "$T/$name.ini" "[global]" "log_level = info" "log = $T/$name.shim.log" "" \
@@ -247,10 +251,10 @@ redis_run() {
         "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
     e2e_bg "$T/$name.out" bash -c 'ulimit -Sn "$1" && ulimit -Hn "$2" && shift 2 && exec timeout 150 "$@"' \
         sh "$soft" "$hard" "$TLSSHIM" -c "$T/$name.ini" -- redis-server --port "$port" --bind 127.0.0.1 \
-        --save '' --appendonly no --logfile "$T/$name.log"
+        --save '' --appendonly no --logfile "$T/$name.log" "$@"
     local rpid=$E2E_BG_PID what="redis under an accept rule at soft $soft, hard $hard fds"
     if wait_port "$port"; then
-        run_clients "$port" "$N" 1 10 "$T/$name.clients"
+        run_clients "$port" "$N" 1 20 "$T/$name.clients"
         local got
         got=$(awk '/^served/ {print $2}' "$T/$name.clients")
         if [ "$got" = "$N" ]; then
@@ -266,8 +270,9 @@ redis_run() {
 }
 # soft = hard: the shim's fds at the top of redis's range (before: at 4096 and
 # up, and the 4,087th client hung)
-redis_run redis16k 16384 16384
-# soft 1024 below a hard 16384: redis sets soft = hard = 10032 itself; the
-# shim keeps the kernel's hard limit where its own fds still fit
-redis_run redis1k 1024 16384
+redis_run redis16k 16384 16384 "$N"
+# soft 1024 below a hard 16384: redis sets soft = hard = maxclients + 32
+# itself; the shim keeps the kernel's hard limit where its own fds still fit
+# (before: a third of maxclients)
+redis_run redis1k 1024 16384 1900 --maxclients 2000
 e2e_done
