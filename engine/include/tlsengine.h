@@ -251,6 +251,13 @@ TLS_API void tls_engine_free(tls_engine *e);
 TLS_API int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consumed);
 TLS_API const uint8_t *tls_engine_output(tls_engine *e, size_t *len);
 TLS_API void tls_engine_output_done(tls_engine *e, size_t n);
+/* The same without a copy, for callers that receive straight into the
+ * engine: feed_buffer gives where up to *room bytes may be written (NULL,
+ * *room 0: nothing fits until read() takes plaintext); feed_commit(n) then
+ * processes the n bytes written there. The pointer is valid until the next
+ * call on e. */
+TLS_API uint8_t *tls_engine_feed_buffer(tls_engine *e, size_t *room);
+TLS_API int tls_engine_feed_commit(tls_engine *e, size_t n);
 /* The transport hit EOF without close_notify. */
 TLS_API void tls_engine_feed_eof(tls_engine *e);
 
@@ -259,6 +266,11 @@ TLS_API void tls_engine_feed_eof(tls_engine *e);
  * nothing can be done now, TLS_E_CLOSED after close_notify. */
 TLS_API int tls_engine_write(tls_engine *e, const uint8_t *buf, size_t len, size_t *accepted);
 TLS_API int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got);
+/* read() without a copy: peek gives the received plaintext in place (NULL,
+ * *len 0: none now; the status says why), valid until the next call on e;
+ * read_done(n) consumes n bytes of it (they are wiped). */
+TLS_API const uint8_t *tls_engine_peek(tls_engine *e, size_t *len);
+TLS_API void tls_engine_read_done(tls_engine *e, size_t n);
 /* Releases the record buffers while they hold nothing (about 50 KiB a
  * connection); they come back on the next feed/write. Call it when a
  * connection goes idle: an idle connection then costs a few hundred bytes. */

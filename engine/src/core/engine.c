@@ -298,6 +298,38 @@ int tls_engine_feed(tls_engine *e, const uint8_t *in, size_t len, size_t *consum
     return settle(e, (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK);
 }
 
+uint8_t *tls_engine_feed_buffer(tls_engine *e, size_t *room)
+{
+    *room = 0;
+    if (!e || (e->status & TLS_ST_FAILED))
+        return NULL;
+    if (!e->in) {
+        e->in = malloc(IN_CAP);
+        if (!e->in) {
+            settle(e, tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "input buffer"));
+            return NULL;
+        }
+        e->in_cap = IN_CAP;
+    }
+    if (e->plain_len == 0 && e->in_off)
+        process_records(e); /* the last record was read: reclaim its room */
+    *room = e->in_cap - e->in_len;
+    return *room ? e->in + e->in_len : NULL; /* none: plaintext waits for read (backpressure) */
+}
+
+int tls_engine_feed_commit(tls_engine *e, size_t n)
+{
+    if (!e || !e->in || n > e->in_cap - e->in_len)
+        return TLS_E_BADARG;
+    if (e->status & TLS_ST_FAILED)
+        return e->err.code;
+    e->in_len += n;
+    if (e->in_len > e->in_hwm)
+        e->in_hwm = e->in_len;
+    process_records(e);
+    return settle(e, (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK);
+}
+
 void tls_engine_feed_eof(tls_engine *e)
 {
     if (!e || (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_FAILED)))
@@ -383,6 +415,28 @@ int tls_engine_read(tls_engine *e, uint8_t *buf, size_t len, size_t *got)
     if (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_EOF_NO_NOTIFY))
         return TLS_E_CLOSED;
     return TLS_E_WOULDBLOCK;
+}
+
+const uint8_t *tls_engine_peek(tls_engine *e, size_t *len)
+{
+    *len = 0;
+    if (!e)
+        return NULL;
+    if (e->plain_len == 0)
+        process_records(e);
+    *len = e->plain_len;
+    return *len ? e->plain : NULL;
+}
+
+void tls_engine_read_done(tls_engine *e, size_t n)
+{
+    if (!e)
+        return;
+    if (n > e->plain_len)
+        n = e->plain_len;
+    OPENSSL_cleanse(e->plain, n); /* as read() does: plaintext does not linger */
+    e->plain += n;
+    e->plain_len -= n;
 }
 
 void tls_engine_trim(tls_engine *e)
