@@ -50,14 +50,14 @@ int tls13_derive_handshake_secrets(tls_engine *e)
     tls_hs *hs = e->hs;
     tls_hash_id h = hash_of(e);
     size_t hl = tls_hash_len(h);
-    uint8_t early[TLS13_MAX_HASH], derived[TLS13_MAX_HASH];
+    uint8_t early[TLS13_MAX_HASH], derived[TLS13_MAX_HASH], th[TLS13_MAX_HASH];
+    /* both traffic secrets are over the same transcript: hash it once */
     bool ok = tls13_extract(h, NULL, 0, hs->psk_accepted ? hs->psk : NULL, hs->psk_accepted ? hl : 0, early) &&
               tls13_derive_secret(h, early, "derived", NULL, 0, derived) &&
               tls13_extract(h, derived, hl, hs->pms, hs->pms_len, hs->hs_secret) &&
-              tls13_derive_secret(h, hs->hs_secret, "c hs traffic", hs->transcript.p, hs->transcript.len,
-                                  hs->c_hs) &&
-              tls13_derive_secret(h, hs->hs_secret, "s hs traffic", hs->transcript.p, hs->transcript.len,
-                                  hs->s_hs) &&
+              tls13_hash(h, hs->transcript.p, hs->transcript.len, th) &&
+              tls13_expand_label(h, hs->hs_secret, "c hs traffic", th, hl, hs->c_hs, hl) &&
+              tls13_expand_label(h, hs->hs_secret, "s hs traffic", th, hl, hs->s_hs, hl) &&
               tls13_derive_secret(h, hs->hs_secret, "derived", NULL, 0, derived) &&
               tls13_extract(h, derived, hl, NULL, 0, hs->master13);
     OPENSSL_cleanse(early, sizeof early);
@@ -76,13 +76,17 @@ int tls13_derive_app_secrets(tls_engine *e)
 {
     tls_hs *hs = e->hs;
     tls_hash_id h = hash_of(e);
-    if (!tls13_derive_secret(h, hs->master13, "c ap traffic", hs->transcript.p, hs->transcript.len, e->c_ap) ||
-        !tls13_derive_secret(h, hs->master13, "s ap traffic", hs->transcript.p, hs->transcript.len, e->s_ap))
+    size_t hl = tls_hash_len(h);
+    uint8_t th[TLS13_MAX_HASH];
+    if (!tls13_hash(h, hs->transcript.p, hs->transcript.len, th) ||
+        !tls13_expand_label(h, hs->master13, "c ap traffic", th, hl, e->c_ap, hl) ||
+        !tls13_expand_label(h, hs->master13, "s ap traffic", th, hl, e->s_ap, hl))
         return tls_engine_fail(e, TLS_E_INTERNAL, TLS_ALERT_INTERNAL_ERROR, "TLS 1.3 traffic secrets");
     keylog13(e, "CLIENT_TRAFFIC_SECRET_0", e->c_ap);
     keylog13(e, "SERVER_TRAFFIC_SECRET_0", e->s_ap);
+    /* the exporter secret serves only the key log here */
     uint8_t exporter[TLS13_MAX_HASH];
-    if (tls13_derive_secret(h, hs->master13, "exp master", hs->transcript.p, hs->transcript.len, exporter))
+    if (e->cfg->opts.keylog && tls13_expand_label(h, hs->master13, "exp master", th, hl, exporter, hl))
         keylog13(e, "EXPORTER_SECRET", exporter);
     OPENSSL_cleanse(exporter, sizeof exporter);
     return TLS_OK;
