@@ -32,6 +32,7 @@ LAYER_socket    := base
 $(foreach l,$(ENGINE_LAYERS),$(eval $$(BUILD)/obj/engine/src/$(l)/%.o: INC := $(LAYER_$(l):%=-Iengine/src/%)))
 ALL_ENGINE_INC  := $(ENGINE_LAYERS:%=-Iengine/src/%)
 $(BUILD)/obj/tests/%.o: INC := $(ALL_ENGINE_INC) -Iconfig
+$(BUILD)/obj/bench/%.o: INC := $(ALL_ENGINE_INC)
 $(BUILD)/obj/shim/%.o: INC := -Iconfig
 
 ENGINE_SRC  := $(sort $(wildcard engine/src/*/*.c))
@@ -39,6 +40,7 @@ CONFIG_SRC  := $(sort $(wildcard config/*.c))
 SHIM_SRC    := $(sort $(filter-out shim/launcher.c,$(wildcard shim/*.c)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC   := $(sort $(wildcard bench/*.c))
 TESTLIB_SRC := $(sort $(wildcard tests/unit/lib/*.c))
 
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
@@ -47,6 +49,7 @@ SHIM_OBJ    := $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_BINS   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BINS  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 ENGINE_A  := $(BUILD)/libtlsengine.a
 ENGINE_SO := $(BUILD)/libtlsengine.so
@@ -62,7 +65,7 @@ ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_SO) $(LAUNCHER)
 endif
 
-.PHONY: all check unit interop e2e conformance demo fuzz fuzzers deps clean
+.PHONY: all check unit interop e2e conformance demo fuzz fuzzers deps bench clean
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -92,6 +95,15 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(ENGINE_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(CRYPTO) -lpthread
 
+# bench programs (bench/*.c) set the engine against libssl: they, and only
+# they, link libssl; the engine never does
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ENGINE_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lssl $(CRYPTO) -lpthread
+ifneq ($(BENCH_SRC),)
+.SECONDARY: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+endif
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(ENGINE_A) $(if $(CONFIG_SRC),$(CONFIG_A))
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(CRYPTO) $(if $(CONFIG_SRC),-linih) -lpthread
@@ -99,10 +111,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(ENGINE_A) $(if $(
 deps:
 	@scripts/deps.sh
 
+# make bench: deps, build, then every bench case side by side with its anchor
+# (libssl, nginx's and redis's own TLS, stunnel, openssl speed) and one table.
+# `make bench QUICK=1` runs each case small (make check runs it that way).
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@BUILD=$(BUILD) QUICK=$(QUICK) bench/run.sh
+
 # make check: deps, build, unit tests, interop against real peers, end to end.
 # (the plain run also fuzzes each harness for a short while)
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(if $(SANITIZE),,fuzzers)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(if $(SANITIZE),,fuzzers $(BENCH_BINS))
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/run.sh
 
 unit: all $(UNIT_BINS)
@@ -157,4 +176,5 @@ clean:
 	rm -rf build
 
 -include $(ENGINE_OBJ:.o=.d) $(CONFIG_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
-    $(BUILD)/obj/shim/launcher.d $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
+    $(BUILD)/obj/shim/launcher.d $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) \
+    $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)

@@ -1,16 +1,19 @@
 #!/bin/bash
 # Runs the test suites and prints one summary line "N passed, N failed".
-#   tests/run.sh [unit|interop|e2e|conformance|fuzz]...   (default: all of them)
+#   tests/run.sh [unit|interop|e2e|conformance|fuzz|bench]...   (default: all of them;
+#   under SANITIZE=1 neither fuzz nor bench)
 # Unit suites are Criterion binaries in $BUILD/tests; interop and e2e suites
 # are scripts (tests/interop/*.sh, tests/e2e/*.sh) that print one line per
 # case: "PASS name" or "FAIL name: why", and exit non-zero if any failed.
+# bench runs `QUICK=1 bench/run.sh`: a bench case passes when it produced all
+# its rows with figures (never a speed is asserted).
 set -u
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build}
 export TOP=$PWD
 if [ $# -gt 0 ]; then kinds=$*
 elif [ "${SANITIZE:-}" = 1 ]; then kinds="unit interop e2e conformance"   # the fuzzers carry ASan already
-else kinds="unit interop e2e conformance fuzz"; fi
+else kinds="unit interop e2e conformance fuzz bench"; fi
 passed=0; failed=0; failed_names=()
 # one PKI for the whole run
 export PKI=${PKI:-$BUILD/pki}
@@ -82,6 +85,20 @@ for kind in $kinds; do
                 printf 'fuzz %-28s FAILED (see %s)\n' "$name" "$log"
             fi
         done ;;
+    bench)
+        # each case small; "PASS bench NAME" / "FAIL bench NAME: why" per case, then the table
+        log="$BUILD/bench-quick.log"
+        QUICK=1 bench/run.sh >"$log" 2>&1; rc=$?
+        p=$(grep -c '^PASS bench' "$log"); f=$(grep -c '^FAIL bench' "$log")
+        if [ $rc -ne 0 ] && [ "$f" = 0 ]; then
+            f=1; echo "FAIL bench/run.sh: exit $rc"; tail -5 "$log"
+        fi
+        passed=$((passed + p)); failed=$((failed + f))
+        [ "$f" != 0 ] && failed_names+=("bench")
+        grep -E '^(PASS|FAIL) bench ' "$log" | while read -r verdict _ name rest; do
+            printf 'bench %-28s %s %s\n' "$name" "$verdict" "$rest"
+        done
+        echo "bench: the QUICK=1 table is in $BUILD/bench/table.txt" ;;
     *) echo "unknown suite kind: $kind"; exit 2 ;;
     esac
 done

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Case 5: memory. redis-server under an accept rule vs redis's own TLS, the
+# same RSA-2048 certificate, with N idle TLS connections (10,000; QUICK 500)
+# held by one python3 client (bench/idle.py), each after one PING: the
+# server's VmRSS after minus before, per connection. Then growth: a fresh redis
+# under the shim serves short connections (TLS 1.3, connect, PING, close; the
+# client resumes its session) one after the other, and its RSS after the long
+# run is set against its RSS after the first ones.
+. "$(dirname "$0")/../lib.sh"
+T=$BENCH_TMP
+N=$(quick 500 10000)
+CH1=$(quick 100 1000)
+CH2=${BENCH_CHURN:-$(quick 2000 100000)}
+IDLE=(python3 "$TOP/bench/idle.py")
+# each connection upgraded by the shim costs the program 3 fds today, and
+# redis needs its own too; root may raise the hard limit
+want=$((4 * N + 1000))
+[ "$(ulimit -n)" -lt $want ] && { ulimit -n $want 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"; }
+note "fd limit $(ulimit -n)"
+
+# client_start ARGS... : idle.py in the background, talking over two fifos (fd 7 to it, 8 from it)
+client_start() {
+    rm -f "$T/to" "$T/from"
+    mkfifo "$T/to" "$T/from"
+    timeout 600 "${IDLE[@]}" "$@" <"$T/to" >"$T/from" 2>"$T/client.err" &
+    CLIENT_PID=$!
+    BENCH_PIDS+=("$CLIENT_PID")
+    exec 7>"$T/to" 8<"$T/from"
+}
+# client_point SECONDS: the client's next line (empty on timeout or end)
+client_point() { LINE=; read -r -t "$1" -u 8 LINE; note "  client: ${LINE:-(nothing in $1 s)}"; }
+client_go() { echo go >&7 2>/dev/null; }
+client_end() {
+    exec 7>&- 8<&-
+    bench_kill "$CLIENT_PID"
+}
+
+# hold NAME PORT REDIS-PID -> R[NAME.kib], R[NAME.held]
+hold() {
+    local name=$1 port=$2 pid=$3 before after
+    client_start hold "$port" "$N"
+    client_point 60
+    if [ "$LINE" = warm ]; then
+        before=$(rss_kib "$pid")
+        client_go
+        client_point 300
+        after=$(rss_kib "$pid")
+        note "  $name: RSS $before KiB before, $after KiB with the connections held"
+        if [ "$LINE" = "held $N" ]; then
+            R[$name.held]=$N
+            R[$name.kib]=$(calc "($after - $before) / $N")
+        else
+            R[$name.held]=$(echo "$LINE" | sed -n 's/^failed after \([0-9]*\) .*/\1/p')
+            [ -n "${R[$name.held]}" ] && [ "${R[$name.held]}" -gt 0 ] &&
+                note "  $name: over the ${R[$name.held]} connections held before the failure: $(calc "($after - $before) / ${R[$name.held]}") KiB each"
+        fi
+    fi
+    client_go
+    client_end
+}
+
+# redis_shim PORT: plaintext redis under an accept rule -> BG_PID
+redis_shim() {
+    policy "$T/shim-$1.ini" "[global]" "log = $T/shim-$1.log" "log_level = warning" "" \
+        "[redis]" "direction = accept" "match = 127.0.0.1:$1" \
+        "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+    bench_bg "$T/redis-shim-$1.log" "$TLSSHIM" -c "$T/shim-$1.ini" -- redis-server --port "$1" \
+        --bind 127.0.0.1 --save '' --appendonly no --maxclients $((N + 100))
+    wait_port "$1" 10
+}
+
+declare -A R
+if need redis-server python3 && [ -x "$TLSSHIM" ]; then
+    P=$(free_port)
+    bench_bg "$T/redis-own.log" redis-server --port 0 --tls-port "$P" --bind 127.0.0.1 --save '' \
+        --appendonly no --maxclients $((N + 100)) --tls-cert-file "$PKI/server.pem" \
+        --tls-key-file "$PKI/server.key" --tls-auth-clients no
+    OWN=$BG_PID
+    wait_port "$P" 10 && hold own "$P" "$OWN"
+    bench_kill "$OWN"
+
+    P=$(free_port)
+    if redis_shim "$P"; then
+        SHIM=$BG_PID
+        hold shim "$P" "$SHIM"
+        bench_kill "$SHIM"
+        [ -s "$T/shim-$P.log" ] && note "shim log: $(tail -3 "$T/shim-$P.log")"
+    fi
+
+    # growth over short connections, a fresh redis under the shim
+    P=$(free_port)
+    if redis_shim "$P"; then
+        SHIM=$BG_PID
+        client_start churn "$P" "$CH1" "$CH2"
+        client_point 120
+        [ "$LINE" = "at $CH1" ] && R[ch1]=$(rss_kib "$SHIM") && client_go && client_point 600
+        [ "$LINE" = "at $CH2" ] && R[ch2]=$(rss_kib "$SHIM")
+        note "  churn: RSS ${R[ch1]:-?} KiB after $CH1, ${R[ch2]:-?} KiB after $CH2 connections"
+        client_go
+        client_end
+        bench_kill "$SHIM"
+    fi
+    [ -s "$T/client.err" ] && note "client: $(tail -3 "$T/client.err")"
+fi
+
+OWN_L="redis own TLS (libssl)"
+row 5 "memory per idle TLS connection, $N held (redis VmRSS after - before, / $N)" "${R[shim.kib]:-NA}" \
+    "$OWN_L" "${R[own.kib]:-NA}" KiB "max=8"
+row 5 "idle TLS connections redis holds, of $N opened" "${R[shim.held]:-NA}" "$OWN_L" "${R[own.held]:-NA}" conns ">=1.0"
+row 5 "redis VmRSS under the shim after $CH2 short TLS connections, vs after the first $CH1" "${R[ch2]:-NA}" \
+    "the same redis after $CH1" "${R[ch1]:-NA}" KiB "<=1.05"
+bench_done
