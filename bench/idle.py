@@ -7,8 +7,6 @@ line on stdin before it goes on.
   idle.py hold PORT N      20 short connections (warm-up), "warm"; then N
                            connections that each PING once and stay open,
                            "held N"; on the next line from stdin it exits
-  idle.py churn PORT K...  short connections (connect, PING, close) one after
-                           the other; at each total K (ascending) "at K"
 A connection that fails or takes over 15 s ends the program with "failed
 after I connections: why" and exit status 1.
 """
@@ -21,13 +19,11 @@ CTX.check_hostname = False
 CTX.verify_mode = ssl.CERT_NONE  # the server's certificate is not what is measured
 
 
-SESSION = None
-
-
-def connect_ping(port, resume=False):
-    global SESSION
+def connect_ping(port):
     raw = socket.create_connection(("127.0.0.1", port), timeout=15)
-    s = CTX.wrap_socket(raw, server_hostname="localhost", session=SESSION if resume else None)
+    # the PING follows the client's Finished at once (Nagle would hold it)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = CTX.wrap_socket(raw, server_hostname="localhost")
     s.sendall(b"PING\r\n")
     got = b""
     while not got.endswith(b"\r\n"):
@@ -37,8 +33,6 @@ def connect_ping(port, resume=False):
         got += d
     if got != b"+PONG\r\n":
         raise ValueError("PING answered %r" % got)
-    if resume and not s.session_reused:
-        SESSION = s.session  # the ticket came with the answer
     return s
 
 
@@ -49,26 +43,19 @@ def point(text):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[0] not in ("hold", "churn"):
+    if len(argv) != 3 or argv[0] != "hold":
         sys.exit(__doc__)
     port = int(argv[1])
     done = 0
     try:
-        if argv[0] == "hold":
-            for _ in range(20):
-                connect_ping(port).close()
-            point("warm")
-            held = []
-            for _ in range(int(argv[2])):
-                held.append(connect_ping(port))
-                done += 1
-            point("held %d" % done)
-        else:
-            for k in map(int, argv[2:]):
-                while done < k:
-                    connect_ping(port, resume=True).close()
-                    done += 1
-                point("at %d" % done)
+        for _ in range(20):
+            connect_ping(port).close()
+        point("warm")
+        held = []
+        for _ in range(int(argv[2])):
+            held.append(connect_ping(port))
+            done += 1
+        point("held %d" % done)
     except (OSError, ValueError, EOFError) as e:
         print("failed after %d connections: %s" % (done, e), flush=True)
         sys.exit(1)
