@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the bench cases (sourced, not run).
 # Env: BUILD (build dir, default build), PKI (test PKI, default $BUILD/pki),
 # QUICK=1 (every case small: it proves the case runs, not how fast).
@@ -125,7 +126,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status 2>/dev/null; }
 
 # policy FILE LINE...: write a policy file, one argument a line
 policy() {
-    local f=$1
+    local file=$1
     shift
-    printf '%s\n' "$@" >"$f"
+    printf '%s\n' "$@" >"$file"
 }

@@ -10,7 +10,7 @@
 # with numbers, else "FAIL bench NN-name: why". Exits non-zero if a case
 # failed to produce its numbers, never because a goal is not met.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export BUILD=${BUILD:-build}
 export TOP=$PWD
 export QUICK=${QUICK:-}

@@ -44,32 +44,35 @@ CONF
     wait_port "$NG_PORT" 15 || { note "$name: nginx did not start: $(tail -5 "$d/nginx.out" "$d/error.log")"; return 1; }
 }
 
-# measure PID PORT MODE(new|reuse) VERSION-ARGS... -> CPS (connections/s), CPU_MS (per connection)
-measure() {
-    local pid=$1 port=$2 mode=$3 out=$T/s_time.out
-    shift 3
-    CPS=NA CPU_MS=NA
-    local procs t0 t1 c0 c1 n reused
-    procs=$(tree_pids "$pid")
-    # s_time runs until the wall clock's second passes start + SECS: start
-    # late in a second, so that a run lasts about SECS
+# align: s_time runs until the wall clock's second passes start + SECS; start
+# late in a second, so that a run lasts about SECS
+align() {
     local ns
     ns=$(date +%N)
     sleep "$(printf '0.%03d' $(((1900 - 10#${ns:0:3}) % 1000)))"
-    c0=$(cpu_ticks $procs); t0=$(date +%s%N)
+}
+
+# measure NAME PID PORT MODE(new|reuse) VERSION-ARGS...: one s_time run against
+# the server PID; writes "connections/s CPU-ms-per-connection" to $T/NAME.res
+measure() {
+    local name=$1 pid=$2 port=$3 mode=$4 out=$T/s_time-$1.out
+    shift 4
+    echo "NA NA" >"$T/$name.res"
+    local procs t0 t1 c0 c1 n reused
+    mapfile -t procs < <(tree_pids "$pid")
+    c0=$(cpu_ticks "${procs[@]}"); t0=$(date +%s%N)
     timeout $((SECS + 30)) openssl s_time -connect "127.0.0.1:$port" "-$mode" -time "$SECS" \
         -CAfile "$PKI/ca.pem" -www /index.html "$@" >"$out" 2>&1
-    t1=$(date +%s%N); c1=$(cpu_ticks $procs)
+    t1=$(date +%s%N); c1=$(cpu_ticks "${procs[@]}")
     n=$(sed -n 's/^\([0-9]*\) connections in [0-9]* real seconds.*/\1/p' "$out" | tail -1)
     if [ -z "$n" ] || [ "$n" = 0 ]; then
-        note "s_time -$mode $*: no connections: $(tail -3 "$out")"
+        note "$name: s_time -$mode $*: no connections: $(tail -3 "$out")"
         return 1
     fi
     # s_time prints a "*" for each new and an "r" for each resumed connection
     reused=$(grep -E '^[*r]+$' "$out" | tr -cd r | wc -c)
-    note "  s_time -$mode $*: $n connections ($reused resumed) in $(((t1 - t0) / 1000000)) ms, server CPU $((c1 - c0)) ticks"
-    CPS=$(calc "$n / (($t1 - $t0) / 1e9)")
-    CPU_MS=$(calc "($c1 - $c0) * 1000.0 / $CLK_TCK / $n")
+    note "  $name: s_time -$mode $*: $n connections ($reused resumed) in $(((t1 - t0) / 1000000)) ms, server CPU $((c1 - c0)) ticks"
+    echo "$(calc "$n / (($t1 - $t0) / 1e9)") $(calc "($c1 - $c0) * 1000.0 / $CLK_TCK / $n")" >"$T/$name.res"
 }
 
 TLS12=(-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)
@@ -79,6 +82,7 @@ if need nginx openssl python3 && [ -x "$TLSSHIM" ]; then
     policy "$T/shim.ini" "[global]" "log = $T/shim.log" "log_level = warning" "" \
         "[web]" "direction = accept" "match = 127.0.0.1:*" \
         "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+    SHIM_PID=0 SHIM_PORT=0 OWN_PID=0 OWN_PORT=0
     if start_nginx shim "" "$TLSSHIM" -c "$T/shim.ini" --; then
         SHIM_PID=$NG_PID SHIM_PORT=$NG_PORT
     fi
@@ -88,13 +92,22 @@ if need nginx openssl python3 && [ -x "$TLSSHIM" ]; then
     for v in 12 13; do
         [ $v = 12 ] && args=("${TLS12[@]}") || args=("${TLS13[@]}")
         for mode in new reuse; do
-            # the two servers one after the other, each on its own
-            if [ -n "${SHIM_PID:-}" ] && measure "$SHIM_PID" "$SHIM_PORT" $mode "${args[@]}"; then
-                R[shim.$v.$mode.cps]=$CPS R[shim.$v.$mode.cpu]=$CPU_MS
+            if [ "$QUICK" = 1 ]; then
+                # small runs only prove the case works: both servers at once
+                align
+                measure shim "$SHIM_PID" "$SHIM_PORT" $mode "${args[@]}" &
+                m1=$!
+                measure own "$OWN_PID" "$OWN_PORT" $mode "${args[@]}" &
+                wait $m1 $!
+            else
+                # the two servers one after the other, each on its own
+                align
+                measure shim "$SHIM_PID" "$SHIM_PORT" $mode "${args[@]}"
+                align
+                measure own "$OWN_PID" "$OWN_PORT" $mode "${args[@]}"
             fi
-            if [ -n "${OWN_PID:-}" ] && measure "$OWN_PID" "$OWN_PORT" $mode "${args[@]}"; then
-                R[own.$v.$mode.cps]=$CPS R[own.$v.$mode.cpu]=$CPU_MS
-            fi
+            read -r "R[shim.$v.$mode.cps]" "R[shim.$v.$mode.cpu]" <"$T/shim.res"
+            read -r "R[own.$v.$mode.cps]" "R[own.$v.$mode.cpu]" <"$T/own.res"
         done
     done
     [ -s "$T/shim.log" ] && note "shim log: $(tail -5 "$T/shim.log")"
