@@ -116,15 +116,15 @@ fi
 ANCHOR="nginx own TLS (libssl)"
 for v in 12 13; do
     ver="TLS 1.${v#1}"
-    row 2 "nginx, server CPU per full handshake, $ver (s_time -new)" "${R[shim.$v.new.cpu]:-NA}" \
+    row 2-nginx "nginx, server CPU per full handshake, $ver (s_time -new)" "${R[shim.$v.new.cpu]:-NA}" \
         "$ANCHOR" "${R[own.$v.new.cpu]:-NA}" ms "<=0.75"
-    row 2 "nginx, server CPU per resumed handshake, $ver (s_time -reuse)" "${R[shim.$v.reuse.cpu]:-NA}" \
+    row 2-nginx "nginx, server CPU per resumed handshake, $ver (s_time -reuse)" "${R[shim.$v.reuse.cpu]:-NA}" \
         "$ANCHOR" "${R[own.$v.reuse.cpu]:-NA}" ms "<=0.6"
 done
 for v in 12 13; do
     ver="TLS 1.${v#1}"
     for mode in new reuse; do
-        row 2 "nginx, connections/s, $ver, s_time -$mode (client on the same 2 cores)" "${R[shim.$v.$mode.cps]:-NA}" \
+        row 2-nginx "nginx, connections/s, $ver, s_time -$mode (client on the same 2 cores)" "${R[shim.$v.$mode.cps]:-NA}" \
             "$ANCHOR" "${R[own.$v.$mode.cps]:-NA}" conn/s "-"
     done
 done

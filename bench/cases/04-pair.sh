@@ -114,13 +114,13 @@ ST_L="stunnel pair"
 MIB=$((BULK >> 20))
 for v in 12 13; do
     ver="TLS 1.${v#1}"
-    row 4 "pair bulk, one stream of $MIB MiB, $ver AES-128-GCM" "${R[shim.$v.bulk]:-NA}" "$ST_L" "${R[stunnel.$v.bulk]:-NA}" MB/s ">=2"
+    row 4-pair "pair bulk, one stream of $MIB MiB, $ver AES-128-GCM" "${R[shim.$v.bulk]:-NA}" "$ST_L" "${R[stunnel.$v.bulk]:-NA}" MB/s ">=2"
 done
 for v in 12 13; do
     ver="TLS 1.${v#1}"
-    row 4 "pair first byte (connect + 1-byte echo), full handshake, $ver, median of $LAT_N" \
+    row 4-pair "pair first byte (connect + 1-byte echo), full handshake, $ver, median of $LAT_N" \
         "${R[shim.$v.false.lat]:-NA}" "$ST_L" "${R[stunnel.$v.false.lat]:-NA}" ms "<=0.5"
-    row 4 "pair first byte (connect + 1-byte echo), resumed, $ver, median of $LAT_N" \
+    row 4-pair "pair first byte (connect + 1-byte echo), resumed, $ver, median of $LAT_N" \
         "${R[shim.$v.true.lat]:-NA}" "$ST_L" "${R[stunnel.$v.true.lat]:-NA}" ms "<=0.5"
 done
 bench_done

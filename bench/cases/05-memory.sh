@@ -108,9 +108,9 @@ if need redis-server python3 && [ -x "$TLSSHIM" ]; then
 fi
 
 OWN_L="redis own TLS (libssl)"
-row 5 "memory per idle TLS connection, $N held (redis VmRSS after - before, / $N)" "${R[shim.kib]:-NA}" \
+row 5-memory "memory per idle TLS connection, $N held (redis VmRSS after - before, / $N)" "${R[shim.kib]:-NA}" \
     "$OWN_L" "${R[own.kib]:-NA}" KiB "max=8"
-row 5 "idle TLS connections redis holds, of $N opened" "${R[shim.held]:-NA}" "$OWN_L" "${R[own.held]:-NA}" conns ">=1.0"
-row 5 "redis VmRSS under the shim after $CH2 short TLS 1.2 connections (9 in 10 resumed), vs after the first $CH1" "${R[ch2]:-NA}" \
+row 5-memory "idle TLS connections redis holds, of $N opened" "${R[shim.held]:-NA}" "$OWN_L" "${R[own.held]:-NA}" conns ">=1.0"
+row 5-memory "redis VmRSS under the shim after $CH2 short TLS 1.2 connections (9 in 10 resumed) vs after $CH1" "${R[ch2]:-NA}" \
     "the same redis after $CH1" "${R[ch1]:-NA}" KiB "<=1.05"
 bench_done
