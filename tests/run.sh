@@ -28,6 +28,11 @@ fi
 for kind in $kinds; do
     case $kind in
     unit)
+        # no binaries means nothing was built: a failure, never "0 passed"
+        if ! compgen -G "$BUILD/tests/test_*" >/dev/null; then
+            failed=$((failed + 1)); failed_names+=("unit:none built")
+            echo "unit: no test binaries in $BUILD/tests (run make unit first)"
+        fi
         for t in "$BUILD"/tests/test_*; do
             [ -x "$t" ] || continue
             out=$("$t" --jobs 2 2>&1); rc=$?
