@@ -24,10 +24,7 @@ CASES=${CASES:-plain shim12 shim13 shim13x2 nginx1 nginx2 bulkplain bulkshim bul
 PKI=$TOP/$BUILD/pki
 [ -f "$PKI/server.pem" ] || bash tests/pki/gen.sh "$BUILD/pki" >/dev/null
 [ -f "$BUILD/libtlsshim.so" ] || { echo "cores.sh: build first (make)" >&2; exit 1; }
-mkdir -p "$BUILD/bench"
-for p in threaded_server http_hammer; do
-    cc -O2 -Wall -Wextra -Werror -pthread -o "$BUILD/bench/$p" "bench/$p.c" || exit 1
-done
+make --no-print-directory -s BUILD="$BUILD" "$BUILD/bench/threaded_server" "$BUILD/bench/http_hammer" || exit 1
 T=$(mktemp -d /tmp/tlsshim-cores.XXXXXX)
 chmod 755 "$T"
 PIDS=()

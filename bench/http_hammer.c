@@ -4,7 +4,9 @@
  * with no shim, so it measures what the server program costs without TLS.
  *
  *   http_hammer PORT CLIENTS SECONDS */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setname_np (the Makefile defines it too) */
+#endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>

@@ -8,7 +8,9 @@
  * it, the answer carries BULK_BYTES of body (throughput-bound load). Threads
  * are named "worker" so that the script can tell them from the shim's helper
  * in /proc/PID/task/.../comm. Plaintext only: TLS comes from the shim. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setname_np (the Makefile defines it too) */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
