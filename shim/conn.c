@@ -200,9 +200,11 @@ static bool feed_engine(shim_conn *c)
 static bool net_to_engine(shim_conn *c)
 {
     bool progress = false;
-    if (!c->net_eof && c->net_in_len < NET_CAP && c->app_out_len < APP_CAP / 2) {
-        ssize_t n = recv(c->net_fd, c->net_in + c->net_in_len, NET_CAP - c->net_in_len,
-                         MSG_DONTWAIT);
+    if (c->net_rd && !c->net_eof && c->net_in_len < NET_CAP && c->app_out_len < APP_CAP / 2) {
+        size_t room = NET_CAP - c->net_in_len;
+        ssize_t n = recv(c->net_fd, c->net_in + c->net_in_len, room, MSG_DONTWAIT);
+        if (n < 0 || (size_t)n < room)
+            c->net_rd = false; /* drained (a short read of a stream socket) */
         if (n > 0) {
             c->net_in_len += (size_t)n;
             c->net_bytes_in += (uint64_t)n;
@@ -279,15 +281,19 @@ static bool app_to_engine(shim_conn *c)
         uint8_t tmp[4096];
         size_t want = c->filler_left < sizeof tmp ? c->filler_left : sizeof tmp;
         ssize_t n = recv(c->app_fd, tmp, want, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            c->app_rd = false;
         if (n <= 0)
             break;
         c->filler_left -= (size_t)n;
         progress = true;
     }
-    if (c->filler_left == 0 && c->send == SEND_OPEN && c->app_in_len < APP_CAP &&
+    if (c->app_rd && c->filler_left == 0 && c->send == SEND_OPEN && c->app_in_len < APP_CAP &&
         engine_pending_output(c) < OUT_HIGH) {
-        ssize_t n = recv(c->app_fd, c->app_in + c->app_in_len, APP_CAP - c->app_in_len,
-                         MSG_DONTWAIT);
+        size_t room = APP_CAP - c->app_in_len;
+        ssize_t n = recv(c->app_fd, c->app_in + c->app_in_len, room, MSG_DONTWAIT);
+        if (n < 0 || (size_t)n < room)
+            c->app_rd = false;
         if (n > 0) {
             c->app_in_len += (size_t)n;
             progress = true;
@@ -400,6 +406,7 @@ static bool move_bytes(shim_conn *c)
         progress |= check_handshake(c);
         if (!progress)
             return true;
+        c->quiet = false;
     }
     if (!c->again)
         helper_again(c);
@@ -446,10 +453,6 @@ static bool advance(shim_conn *c)
 
 static void rearm(shim_conn *c)
 {
-    /* an idle connection gives its record buffers back (about 50 KiB) */
-    if (c->phase == PHASE_OPEN && c->net_in_len == 0 &&
-        !(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
-        tls_engine_trim(c->eng);
     uint32_t want_net = 0, want_app = 0;
     if (c->phase == PHASE_TCP_CONNECTING) {
         want_net = EPOLLOUT;
@@ -468,6 +471,18 @@ static void rearm(shim_conn *c)
         helper_arm(c, false, want_app);
     }
     helper_arm(c, true, want_net);
+}
+
+void conn_idle_scan(shim_conn *c)
+{
+    if (!c->quiet) {
+        c->quiet = true; /* trimmed at the next scan unless a byte moves */
+        return;
+    }
+    /* an idle connection gives its record buffers back (about 50 KiB) */
+    if (c->phase == PHASE_OPEN && c->net_in_len == 0 &&
+        !(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
+        tls_engine_trim(c->eng);
 }
 
 void conn_pump(shim_conn *c, uint32_t events)

@@ -75,6 +75,13 @@ typedef struct shim_conn {
     bool net_eof;              /* the TCP socket read EOF (ciphertext may still wait in net_in) */
     bool app_gone;             /* the program reads no more: what the peer sends is dropped */
     bool app_hupseen, net_hupseen; /* epoll reported HUP/ERR on that fd */
+    /* the fd may have bytes to read: epoll reported it readable and no read
+     * since came back short. A read is only tried then, so a message costs
+     * no recv that ends in EAGAIN (level-triggered epoll reports what
+     * arrives after a short read) */
+    bool net_rd, app_rd;
+    /* no byte moved since the last deadline scan: the next scan trims */
+    bool quiet;
 
     /* the helper's bookkeeping (helper.c) */
     struct shim_conn *next, *prev;  /* live connections */
@@ -110,6 +117,10 @@ void conn_pump(shim_conn *c, uint32_t events);
 void conn_finish(shim_conn *c);
 void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The helper's periodic scan: a connection through which nothing moved for a
+ * whole scan period gives back its buffers (the engine's too). Not done after
+ * every message: the buffers would be freed and allocated again each time. */
+void conn_idle_scan(shim_conn *c);
 
 /* ---- helper.c ---- */
 uint64_t helper_now_ms(void);

@@ -142,6 +142,8 @@ static void check_deadlines(uint64_t now)
                       shim_policy->handshake_timeout_ms);
         else if (c->linger_ms && now >= c->linger_ms)
             conn_finish(c);
+        else
+            conn_idle_scan(c);
     }
 }
 
@@ -190,6 +192,12 @@ static void *helper_main(void *arg)
                     c->net_hupseen = true;
                 else
                     c->app_hupseen = true;
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+                if (d & TAG_NET)
+                    c->net_rd = true;
+                else
+                    c->app_rd = true;
             }
             conn_pump(c, evs[i].events);
         }
@@ -280,6 +288,7 @@ int shim_helper_add(const shim_conn_args *a)
     c->orig_sndbuf = a->orig_sndbuf;
     c->phase = a->connecting ? PHASE_TCP_CONNECTING : PHASE_HANDSHAKE;
     c->is_server = a->sock->is_server;
+    c->net_rd = c->app_rd = true; /* nothing known yet: one read finds out */
     c->start_ms = helper_now_ms();
     if (shim_policy->handshake_timeout_ms > 0)
         c->deadline_ms = c->start_ms + (uint64_t)shim_policy->handshake_timeout_ms;
