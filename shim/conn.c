@@ -13,14 +13,42 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+
+#include <openssl/crypto.h>
 
 #include "conn.h"
 
 #define OUT_HIGH (64 * 1024) /* stop feeding the engine while it holds this much to send */
 #define LINGER_MS 5000       /* after our close_notify, wait this long for the peer's EOF */
+
+/* *buf, allocated now if it is not yet; false (c failed) without memory */
+static bool need_buf(shim_conn *c, uint8_t **buf, size_t cap)
+{
+    if (!*buf && !(*buf = malloc(cap)))
+        conn_fail(c, ENOMEM, "no memory for a %zu-byte buffer", cap);
+    return *buf != NULL;
+}
+
+/* plaintext: wiped before it goes back to the allocator */
+static void free_buf(uint8_t **buf, size_t cap, bool plaintext)
+{
+    if (*buf && plaintext)
+        OPENSSL_cleanse(*buf, cap);
+    free(*buf);
+    *buf = NULL;
+}
+
+void conn_free_buffers(shim_conn *c)
+{
+    free_buf(&c->net_in, NET_CAP, false);
+    free_buf(&c->app_in, APP_CAP, true);
+    free_buf(&c->app_out, APP_CAP, true);
+    c->net_in_len = c->app_in_len = c->app_out_len = 0;
+}
 
 static void close_pdup(shim_conn *c)
 {
@@ -201,6 +229,8 @@ static bool net_to_engine(shim_conn *c)
 {
     bool progress = false;
     if (c->net_rd && !c->net_eof && c->net_in_len < NET_CAP && c->app_out_len < APP_CAP / 2) {
+        if (!need_buf(c, &c->net_in, NET_CAP))
+            return false;
         size_t room = NET_CAP - c->net_in_len;
         ssize_t n = recv(c->net_fd, c->net_in + c->net_in_len, room, MSG_DONTWAIT);
         if (n < 0 || (size_t)n < room)
@@ -231,8 +261,19 @@ static bool engine_to_app(shim_conn *c)
     bool progress = false;
     while (c->app_out_len < APP_CAP) {
         size_t got = 0;
-        int r = tls_engine_read(c->eng, c->app_out + c->app_out_len, APP_CAP - c->app_out_len,
+        int r;
+        /* Without app_out (an idle connection's) the engine holds no record
+         * still to open: feed() opens records up to the first with plaintext
+         * (CAN_READ), and app_out was freed only after read() had opened the
+         * rest. So a read without a buffer only learns the stream's end. */
+        if (c->app_out || (tls_engine_status(c->eng) & TLS_ST_CAN_READ)) {
+            if (!need_buf(c, &c->app_out, APP_CAP))
+                return false;
+            r = tls_engine_read(c->eng, c->app_out + c->app_out_len, APP_CAP - c->app_out_len,
                                 &got);
+        } else {
+            r = tls_engine_read(c->eng, NULL, 0, &got);
+        }
         if (r == TLS_E_CLOSED && c->phase == PHASE_OPEN && c->recv == RECV_OPEN &&
             !(tls_engine_status(c->eng) & TLS_ST_FAILED)) {
             peer_ended(c);
@@ -290,6 +331,8 @@ static bool app_to_engine(shim_conn *c)
     }
     if (c->app_rd && c->filler_left == 0 && c->send == SEND_OPEN && c->app_in_len < APP_CAP &&
         engine_pending_output(c) < OUT_HIGH) {
+        if (!need_buf(c, &c->app_in, APP_CAP))
+            return false;
         size_t room = APP_CAP - c->app_in_len;
         ssize_t n = recv(c->app_fd, c->app_in + c->app_in_len, room, MSG_DONTWAIT);
         if (n < 0 || (size_t)n < room)
@@ -392,10 +435,14 @@ static bool move_bytes(shim_conn *c)
             return false;
         progress |= check_handshake(c);
         progress |= engine_to_app(c);
+        if (c->phase == PHASE_DEAD)
+            return false;
         /* reading plaintext makes room in the engine's input buffer: feed
          * again what it could not take before */
         progress |= feed_engine(c);
         progress |= app_to_engine(c);
+        if (c->phase == PHASE_DEAD)
+            return false;
         progress |= engine_to_net(c);
         if (c->phase == PHASE_DEAD)
             return false;
@@ -479,10 +526,18 @@ void conn_idle_scan(shim_conn *c)
         c->quiet = true; /* trimmed at the next scan unless a byte moves */
         return;
     }
-    /* an idle connection gives its record buffers back (about 50 KiB) */
-    if (c->phase == PHASE_OPEN && c->net_in_len == 0 &&
-        !(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
+    if (c->phase != PHASE_OPEN)
+        return;
+    /* an idle connection gives its buffers back: the engine's record buffers
+     * (about 50 KiB) and the shim's (52 KiB), each only while it is empty */
+    if (!(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
         tls_engine_trim(c->eng);
+    if (c->net_in_len == 0)
+        free_buf(&c->net_in, NET_CAP, false);
+    if (c->app_in_len == 0)
+        free_buf(&c->app_in, APP_CAP, true);
+    if (c->app_out_len == 0)
+        free_buf(&c->app_out, APP_CAP, true);
 }
 
 void conn_pump(shim_conn *c, uint32_t events)

@@ -104,9 +104,11 @@ typedef struct shim_conn {
     char host[256];
     char fail[300];
     size_t net_in_len, app_in_len, app_out_len;
-    uint8_t net_in[NET_CAP];
-    uint8_t app_in[APP_CAP];
-    uint8_t app_out[APP_CAP];
+    /* allocated when first needed and freed again by the idle scan, with the
+     * engine's: an idle connection holds none (NULL: length 0) */
+    uint8_t *net_in;  /* NET_CAP */
+    uint8_t *app_in;  /* APP_CAP */
+    uint8_t *app_out; /* APP_CAP */
 } shim_conn;
 
 /* ---- conn.c (helper thread, lock held) ---- */
@@ -121,6 +123,8 @@ void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
  * whole scan period gives back its buffers (the engine's too). Not done after
  * every message: the buffers would be freed and allocated again each time. */
 void conn_idle_scan(shim_conn *c);
+/* Frees the connection's buffers (before the connection itself). */
+void conn_free_buffers(shim_conn *c);
 
 /* ---- helper.c ---- */
 uint64_t helper_now_ms(void);

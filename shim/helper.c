@@ -154,6 +154,7 @@ static void free_dead(void)
         H.dead = c->dead_next;
         tls_engine_free(c->eng);
         shim_sock_unref(c->sock);
+        conn_free_buffers(c);
         free(c);
     }
 }
@@ -355,6 +356,7 @@ void shim_helper_child_reset(void)
         c->sock->tcp_fd = -1;
         shim_sock_unref(c->sock);
         tls_engine_free(c->eng);
+        conn_free_buffers(c);
         free(c);
     }
     free_dead();
