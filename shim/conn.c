@@ -453,7 +453,7 @@ static bool move_bytes(shim_conn *c)
         progress |= check_handshake(c);
         if (!progress)
             return true;
-        c->quiet = false;
+        c->quiet = c->trimmed = false;
     }
     if (!c->again)
         helper_again(c);
@@ -520,14 +520,15 @@ static void rearm(shim_conn *c)
     helper_arm(c, true, want_net);
 }
 
-void conn_idle_scan(shim_conn *c)
+bool conn_idle_scan(shim_conn *c)
 {
     if (!c->quiet) {
         c->quiet = true; /* trimmed at the next scan unless a byte moves */
-        return;
+        return false;
     }
-    if (c->phase != PHASE_OPEN)
-        return;
+    if (c->phase != PHASE_OPEN || c->trimmed)
+        return false;
+    c->trimmed = true;
     /* an idle connection gives its buffers back: the engine's record buffers
      * (about 50 KiB) and the shim's (52 KiB), each only while it is empty */
     if (!(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
@@ -538,6 +539,7 @@ void conn_idle_scan(shim_conn *c)
         free_buf(&c->app_in, APP_CAP, true);
     if (c->app_out_len == 0)
         free_buf(&c->app_out, APP_CAP, true);
+    return true;
 }
 
 void conn_pump(shim_conn *c, uint32_t events)

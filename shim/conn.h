@@ -82,6 +82,7 @@ typedef struct shim_conn {
     bool net_rd, app_rd;
     /* no byte moved since the last deadline scan: the next scan trims */
     bool quiet;
+    bool trimmed; /* and nothing moved since it did */
 
     /* the helper's bookkeeping (helper.c) */
     struct shim_conn *next, *prev;  /* live connections */
@@ -122,7 +123,7 @@ void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
 /* The helper's periodic scan: a connection through which nothing moved for a
  * whole scan period gives back its buffers (the engine's too). Not done after
  * every message: the buffers would be freed and allocated again each time. */
-void conn_idle_scan(shim_conn *c);
+bool conn_idle_scan(shim_conn *c); /* true if it freed buffers */
 /* Frees the connection's buffers (before the connection itself). */
 void conn_free_buffers(shim_conn *c);
 

@@ -25,6 +25,7 @@
  *   active.c has its own registration lock and callback discipline.
  * So the two stay two; each is small. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,11 @@
 #include "conn.h"
 
 #define SCAN_MS 250 /* deadline granularity */
+/* Buffers freed by the shim (each release is about 100 KiB: the shim's and
+ * the engine's) lie between the small objects that live on; glibc keeps
+ * such free chunks resident until malloc_trim. Trimming after this many
+ * releases bounds the RSS an idle or closed connection leaves behind. */
+#define RELEASES_PER_TRIM 8
 
 static struct {
     bool running;
@@ -48,6 +54,7 @@ static struct {
     size_t n_conns;
     shim_conn *dead;
     shim_conn *again;
+    unsigned releases; /* since the last malloc_trim */
 } H = {.epfd = -1, .evfd = -1};
 
 uint64_t helper_now_ms(void)
@@ -142,8 +149,12 @@ static void check_deadlines(uint64_t now)
                       shim_policy->handshake_timeout_ms);
         else if (c->linger_ms && now >= c->linger_ms)
             conn_finish(c);
-        else
-            conn_idle_scan(c);
+        else if (conn_idle_scan(c))
+            H.releases++;
+    }
+    if (H.releases >= RELEASES_PER_TRIM) {
+        malloc_trim(0);
+        H.releases = 0;
     }
 }
 
@@ -156,6 +167,7 @@ static void free_dead(void)
         shim_sock_unref(c->sock);
         conn_free_buffers(c);
         free(c);
+        H.releases++;
     }
 }
 
