@@ -37,20 +37,36 @@ while True:
 EOF
 
 cat >"$T/client.py" <<'EOF'
-import hashlib, os, socket, ssl, sys, threading, time
+import hashlib, os, select, socket, ssl, sys, time
 port, ca, idle, case = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
 ctx = ssl.create_default_context(cafile=ca)
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
                     server_hostname="localhost")
 def exchange(data):
-    # sends while it reads, so neither direction waits on the other
-    t = threading.Thread(target=s.sendall, args=(data,)); t.start()
-    got = bytearray()
-    while len(got) < len(data):
-        d = s.recv(1 << 16)
-        if not d: break
-        got += d
-    t.join()
+    # sends while it reads, so neither direction waits on the other; one
+    # thread (an SSL object must not be read and written by two at once)
+    s.setblocking(False)
+    out, got = memoryview(data), bytearray()
+    try:
+        while len(got) < len(data):
+            r, w, _ = select.select([s], [s] if out else [], [], 60)
+            if not r and not w:
+                break
+            if w:
+                try:
+                    out = out[s.send(out[:1 << 16]):]
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+            while True: # drain what the SSL object holds: select does not see it
+                try:
+                    d = s.recv(1 << 16)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not d:
+                    return bytes(got)
+                got += d
+    finally:
+        s.setblocking(True)
     return bytes(got)
 def check(what, data):
     got = exchange(data)
