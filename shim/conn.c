@@ -44,10 +44,8 @@ static void free_buf(uint8_t **buf, size_t cap, bool plaintext)
 
 void conn_free_buffers(shim_conn *c)
 {
-    free_buf(&c->net_in, NET_CAP, false);
     free_buf(&c->app_in, APP_CAP, true);
-    free_buf(&c->app_out, APP_CAP, true);
-    c->net_in_len = c->app_in_len = c->app_out_len = 0;
+    c->app_in_len = 0;
 }
 
 static void close_pdup(shim_conn *c)
@@ -132,8 +130,10 @@ void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
         c->sock->err = sys_errno ? sys_errno : ECONNREFUSED;
     }
     /* best effort: hand the program what was already decrypted */
-    if (c->app_fd >= 0 && c->app_out_len > 0 && !c->app_gone) {
-        ssize_t n = send(c->app_fd, c->app_out, c->app_out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t plain_len = 0;
+    const uint8_t *plain = c->eng ? tls_engine_peek(c->eng, &plain_len) : NULL;
+    if (c->app_fd >= 0 && plain && !c->app_gone) {
+        ssize_t n = send(c->app_fd, plain, plain_len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)n;
     }
     /* best effort: send the alert the engine queued */
@@ -204,105 +204,79 @@ static void peer_ended(shim_conn *c)
                  c->rule->name, c->peer);
 }
 
-/* what net_in holds, into the engine (as much as it takes) */
-static bool feed_engine(shim_conn *c)
+/* ciphertext from the peer, received straight into the engine's buffer */
+static bool net_to_engine(shim_conn *c)
 {
     bool progress = false;
-    if (c->net_in_len > 0) {
-        size_t used = 0;
-        (void)tls_engine_feed(c->eng, c->net_in, c->net_in_len, &used); /* failures: status */
-        if (used > 0) {
-            memmove(c->net_in, c->net_in + used, c->net_in_len - used);
-            c->net_in_len -= used;
-            progress = true;
+    if (c->net_rd && !c->net_eof) {
+        /* no room (NULL): the plaintext of the records in it waits for the
+         * program, which throttles the peer through TCP */
+        size_t room = 0;
+        uint8_t *p = tls_engine_feed_buffer(c->eng, &room);
+        if (p) {
+            ssize_t n = recv(c->net_fd, p, room, MSG_DONTWAIT);
+            if (n < 0 || (size_t)n < room)
+                c->net_rd = false; /* drained (a short read of a stream socket) */
+            if (n > 0) {
+                (void)tls_engine_feed_commit(c->eng, (size_t)n); /* failures: status */
+                c->net_bytes_in += (uint64_t)n;
+                progress = true;
+            } else if (n == 0) {
+                c->net_eof = true;
+                progress = true;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                if (c->phase != PHASE_OPEN || c->send < SEND_NOTIFYING) {
+                    int e = errno;
+                    conn_fail(c, e, "network: %s", strerror(e));
+                    return false;
+                }
+                c->net_eof = true; /* reset after our close_notify: nothing lost */
+            }
         }
     }
-    /* the TCP EOF, once the ciphertext before it is in (the engine fails if
-     * it comes during the handshake; engine_to_app sees the end otherwise) */
-    if (c->net_eof && c->net_in_len == 0 && c->recv == RECV_OPEN)
+    /* the TCP EOF: all the ciphertext before it is in the engine (which fails
+     * if it comes during the handshake; engine_to_app sees the end otherwise) */
+    if (c->net_eof && c->recv == RECV_OPEN)
         tls_engine_feed_eof(c->eng);
     return progress;
 }
 
-/* ciphertext from the peer into the engine */
-static bool net_to_engine(shim_conn *c)
-{
-    bool progress = false;
-    if (c->net_rd && !c->net_eof && c->net_in_len < NET_CAP && c->app_out_len < APP_CAP / 2) {
-        if (!need_buf(c, &c->net_in, NET_CAP))
-            return false;
-        size_t room = NET_CAP - c->net_in_len;
-        ssize_t n = recv(c->net_fd, c->net_in + c->net_in_len, room, MSG_DONTWAIT);
-        if (n < 0 || (size_t)n < room)
-            c->net_rd = false; /* drained (a short read of a stream socket) */
-        if (n > 0) {
-            c->net_in_len += (size_t)n;
-            c->net_bytes_in += (uint64_t)n;
-            progress = true;
-        } else if (n == 0) {
-            c->net_eof = true;
-            progress = true;
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            if (c->phase != PHASE_OPEN || c->send < SEND_NOTIFYING) {
-                int e = errno;
-                conn_fail(c, e, "network: %s", strerror(e));
-                return false;
-            }
-            c->net_eof = true; /* reset after our close_notify: nothing lost */
-            c->net_in_len = 0;
-        }
-    }
-    return feed_engine(c) || progress;
-}
-
-/* plaintext from the engine to the program */
+/* plaintext from the engine to the program, sent from where the record was
+ * opened */
 static bool engine_to_app(shim_conn *c)
 {
     bool progress = false;
-    while (c->app_out_len < APP_CAP) {
-        size_t got = 0;
-        int r;
-        /* Without app_out (an idle connection's) the engine holds no record
-         * still to open: feed() opens records up to the first with plaintext
-         * (CAN_READ), and app_out was freed only after read() had opened the
-         * rest. So a read without a buffer only learns the stream's end. */
-        if (c->app_out || (tls_engine_status(c->eng) & TLS_ST_CAN_READ)) {
-            if (!need_buf(c, &c->app_out, APP_CAP))
-                return false;
-            r = tls_engine_read(c->eng, c->app_out + c->app_out_len, APP_CAP - c->app_out_len,
-                                &got);
-        } else {
-            r = tls_engine_read(c->eng, NULL, 0, &got);
+    for (;;) {
+        size_t len = 0;
+        const uint8_t *p = tls_engine_peek(c->eng, &len);
+        if (!p) {
+            unsigned st = tls_engine_status(c->eng);
+            if ((st & (TLS_ST_PEER_CLOSED | TLS_ST_EOF_NO_NOTIFY)) && !(st & TLS_ST_FAILED) &&
+                c->phase == PHASE_OPEN && c->recv == RECV_OPEN) {
+                peer_ended(c);
+                progress = true;
+            }
+            return progress;
         }
-        if (r == TLS_E_CLOSED && c->phase == PHASE_OPEN && c->recv == RECV_OPEN &&
-            !(tls_engine_status(c->eng) & TLS_ST_FAILED)) {
-            peer_ended(c);
+        if (c->app_gone || c->app_fd < 0) {
+            tls_engine_read_done(c->eng, len); /* nobody reads: dropped */
             progress = true;
+            continue;
         }
-        if (r < 0 || got == 0)
-            break;
-        c->app_out_len += got;
-        progress = true;
-    }
-    if (c->app_gone || c->app_fd < 0) {
-        c->app_out_len = 0;
-        return progress;
-    }
-    if (c->app_out_len > 0) {
-        ssize_t n = send(c->app_fd, c->app_out, c->app_out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send(c->app_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
-            memmove(c->app_out, c->app_out + n, c->app_out_len - (size_t)n);
-            c->app_out_len -= (size_t)n;
+            tls_engine_read_done(c->eng, (size_t)n);
             c->bytes_from_peer += (uint64_t)n;
             progress = true;
+            if ((size_t)n < len)
+                return progress;
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            /* the program shut its reading side or closed */
-            c->app_gone = true;
-            c->app_out_len = 0;
+            c->app_gone = true; /* the program shut its reading side or closed */
             progress = true;
+        } else {
+            return progress;
         }
     }
-    return progress;
 }
 
 /* SEND_LAST -> SEND_NOTIFYING */
@@ -437,9 +411,6 @@ static bool move_bytes(shim_conn *c)
         progress |= engine_to_app(c);
         if (c->phase == PHASE_DEAD)
             return false;
-        /* reading plaintext makes room in the engine's input buffer: feed
-         * again what it could not take before */
-        progress |= feed_engine(c);
         progress |= app_to_engine(c);
         if (c->phase == PHASE_DEAD)
             return false;
@@ -468,7 +439,7 @@ static bool advance(shim_conn *c)
     unsigned st = tls_engine_status(c->eng);
     if ((st & TLS_ST_WRITE_CLOSED) && c->send < SEND_NOTIFYING)
         c->send = SEND_NOTIFYING;
-    if (c->phase == PHASE_HANDSHAKE && c->net_eof && c->net_in_len == 0) {
+    if (c->phase == PHASE_HANDSHAKE && c->net_eof) {
         conn_fail(c, 0, "handshake failed: the peer closed the connection");
         return false;
     }
@@ -479,7 +450,7 @@ static bool advance(shim_conn *c)
      * 6.1); for TLS 1.2 and older, RFC 5246 7.2.1 asks for an immediate
      * reply, but OpenSSL leaves the reply to the program (SSL_shutdown), and
      * the programs built on it half-close this way. */
-    if (c->recv == RECV_ENDED && c->app_out_len == 0 && c->app_fd >= 0) {
+    if (c->recv == RECV_ENDED && !(st & TLS_ST_CAN_READ) && c->app_fd >= 0) {
         shim_real.shutdown(c->app_fd, SHUT_WR);
         c->recv = RECV_DONE;
     }
@@ -501,10 +472,12 @@ static bool advance(shim_conn *c)
 static void rearm(shim_conn *c)
 {
     uint32_t want_net = 0, want_app = 0;
+    /* plaintext the program has not taken yet: the network waits for it */
+    bool plain_waits = tls_engine_status(c->eng) & TLS_ST_CAN_READ;
     if (c->phase == PHASE_TCP_CONNECTING) {
         want_net = EPOLLOUT;
     } else {
-        if (!c->net_eof && c->net_in_len < NET_CAP && c->app_out_len < APP_CAP / 2)
+        if (!c->net_eof && !plain_waits)
             want_net |= EPOLLIN;
         if (engine_pending_output(c) > 0)
             want_net |= EPOLLOUT;
@@ -513,7 +486,7 @@ static void rearm(shim_conn *c)
         if (c->phase == PHASE_OPEN && c->send == SEND_OPEN && c->app_in_len < APP_CAP &&
             engine_pending_output(c) < OUT_HIGH)
             want_app |= EPOLLIN;
-        if (c->app_out_len > 0 && !c->app_gone)
+        if (plain_waits && !c->app_gone)
             want_app |= EPOLLOUT;
         helper_arm(c, false, want_app);
     }
@@ -530,15 +503,11 @@ bool conn_idle_scan(shim_conn *c)
         return false;
     c->trimmed = true;
     /* an idle connection gives its buffers back: the engine's record buffers
-     * (about 50 KiB) and the shim's (52 KiB), each only while it is empty */
+     * (about 50 KiB) and the shim's (16 KiB), each only while it is empty */
     if (!(tls_engine_status(c->eng) & (TLS_ST_WANT_OUTPUT | TLS_ST_CAN_READ)))
         tls_engine_trim(c->eng);
-    if (c->net_in_len == 0)
-        free_buf(&c->net_in, NET_CAP, false);
     if (c->app_in_len == 0)
         free_buf(&c->app_in, APP_CAP, true);
-    if (c->app_out_len == 0)
-        free_buf(&c->app_out, APP_CAP, true);
     return true;
 }
 

@@ -16,8 +16,8 @@
 
 #include "shim.h"
 
-#define NET_CAP (20 * 1024) /* ciphertext in: a full record (16 KiB + expansion) and then some */
-#define APP_CAP (16 * 1024) /* plaintext each way */
+#define APP_CAP (16 * 1024) /* plaintext from the program (ciphertext is received straight
+                               into the engine, and plaintext sent from it) */
 
 /*   PHASE_TCP_CONNECTING  connect rules: the TCP connect is in progress
  *        | the socket is writable and SO_ERROR is 0       (error: DEAD)
@@ -72,7 +72,7 @@ typedef struct shim_conn {
 
     /* facts, independent of the states above */
     bool is_server;
-    bool net_eof;              /* the TCP socket read EOF (ciphertext may still wait in net_in) */
+    bool net_eof;              /* the TCP socket read EOF (the engine may still hold records) */
     bool app_gone;             /* the program reads no more: what the peer sends is dropped */
     bool app_hupseen, net_hupseen; /* epoll reported HUP/ERR on that fd */
     /* the fd may have bytes to read: epoll reported it readable and no read
@@ -104,12 +104,10 @@ typedef struct shim_conn {
     char peer[64];
     char host[256];
     char fail[300];
-    size_t net_in_len, app_in_len, app_out_len;
     /* allocated when first needed and freed again by the idle scan, with the
      * engine's: an idle connection holds none (NULL: length 0) */
-    uint8_t *net_in;  /* NET_CAP */
-    uint8_t *app_in;  /* APP_CAP */
-    uint8_t *app_out; /* APP_CAP */
+    size_t app_in_len;
+    uint8_t *app_in; /* APP_CAP */
 } shim_conn;
 
 /* ---- conn.c (helper thread, lock held) ---- */
