@@ -62,7 +62,6 @@ static int table_cap;
  * fork in full). */
 #define FD_TOP_CAP 65536
 #define FD_LOW_FLOOR 16 /* never below: stdio and the program's first fds */
-#define FD_REGION_STEP 64
 
 static rlim_t prog_soft = 1024; /* the program's own soft limit */
 static rlim_t prog_hard = 1024;  /* the program's own hard limit */
@@ -73,6 +72,7 @@ static int own_count; /* fds marked own */
 static int foreign_above; /* fds not the shim's found in its room above prog_soft */
 static int room_wanted; /* fds the shim is about to create (shim_fd_room) */
 static int region_base = -1; /* bottom of the top-down region, -1: not used yet */
+static void region_shrink(int closed);
 
 /* The shim's fds can live above the program's limit */
 static bool room_above(void)
@@ -250,6 +250,7 @@ void shim_fd_disown(int fd)
     if (e && e->own) {
         e->own = false;
         own_count--;
+        region_shrink(fd);
     }
 }
 
@@ -288,29 +289,106 @@ void shim_fd_set_sock(int fd, shim_sock *s)
     shim_sock_unref(old);
 }
 
+/* The top-down region.
+ *
+ * The kernel gives the program the lowest free number, so the program's fds
+ * stay dense from 0 up as long as every shim fd is above every free number:
+ * the shim's fds must be the HIGHEST free numbers, packed down from the top,
+ * until the two meet. F_DUPFD gives the lowest free number at or above a
+ * base, so a base set too low puts the shim's fds just above the program's
+ * own and the program's next fds above those, three numbers a connection
+ * instead of one: redis, whose event loop covers maxclients + 128 fds,
+ * silently never polled a client past that (the 6,138th of 10,000 at a hard
+ * limit of 20,000), which hung in its handshake. */
+
+/* fcntl(F_DUPFD_CLOEXEC) from base, kept only below below: -1 when no number
+ * in [base, below) is free (errno EMFILE), or on another error. */
+static int dup_between(int fd, int base, int below)
+{
+    int n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+    if (n < 0) {
+        if (errno == EINVAL) /* base at or above the soft limit: nothing there */
+            errno = EMFILE;
+        return -1;
+    }
+    if (n < below)
+        return n;
+    shim_real.close(n);
+    errno = EMFILE;
+    return -1;
+}
+
+/* A copy of fd at the highest free number below x (and not below
+ * FD_LOW_FLOOR), or -1: steps down from x by 1, 2, 4... until a number is
+ * free, then halves the gap up to the highest free one. Two fcntl calls when
+ * the number just below x is free (the usual case: the region packed). */
+static int dup_highest_below(int fd, int x)
+{
+    int lo = -1, d = 1;
+    for (;;) {
+        int b = x - d > FD_LOW_FLOOR ? x - d : FD_LOW_FLOOR;
+        if (b >= x) {
+            errno = EMFILE;
+            break;
+        }
+        lo = dup_between(fd, b, x);
+        if (lo >= 0 || errno != EMFILE || b == FD_LOW_FLOOR)
+            break;
+        d *= 2;
+    }
+    if (lo < 0)
+        return -1;
+    /* lo is free (held); nothing is free in [hi, x) */
+    int hi = x;
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        int m = dup_between(fd, mid, hi);
+        if (m >= 0) {
+            shim_real.close(lo);
+            lo = m;
+        } else if (errno == EMFILE) {
+            hi = mid;
+        } else {
+            break;
+        }
+    }
+    return lo;
+}
+
 /* A copy of fd in the region the shim takes from the top of the program's
- * range, which grows downwards when it is full; -1 if there is no room. */
+ * range: a number freed in it, else the highest free number below it; -1 if
+ * there is none. region_base is the region's lowest own fd (shim_fd_disown
+ * raises it as they close, so that a region once grown down does not keep
+ * the shim's fds low). */
 static int dup_into_region(int fd)
 {
     rlim_t top = kernel_soft < FD_TOP_CAP ? kernel_soft : FD_TOP_CAP;
-    if (top <= FD_LOW_FLOOR)
+    if (top <= FD_LOW_FLOOR) {
+        errno = EMFILE;
         return -1;
-    if (region_base < 0 || (rlim_t)region_base >= top)
-        region_base = top - FD_LOW_FLOOR > FD_REGION_STEP ? (int)(top - FD_REGION_STEP)
-                                                           : FD_LOW_FLOOR;
-    for (;;) {
-        int n = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, region_base);
-        if (n >= 0 && (rlim_t)n < top)
-            return n;
-        if (n >= 0)
-            shim_real.close(n); /* above the cap: make the region bigger instead */
-        else if (errno != EMFILE && errno != EINVAL)
-            return -1;
-        if (region_base <= FD_LOW_FLOOR)
-            return -1;
-        rlim_t size = 2 * (top - (rlim_t)region_base);
-        region_base = size < top - FD_LOW_FLOOR ? (int)(top - size) : FD_LOW_FLOOR;
     }
+    if (region_base < 0 || (rlim_t)region_base > top)
+        region_base = (int)top;
+    int n = -1;
+    errno = EMFILE; /* an empty region has no number freed in it */
+    if ((rlim_t)region_base < top)
+        n = dup_between(fd, region_base, (int)top);
+    if (n < 0 && errno == EMFILE && (n = dup_highest_below(fd, region_base)) >= 0)
+        region_base = n;
+    return n;
+}
+
+/* An own fd closed: if it was the region's bottom, the bottom moves up to the
+ * region's next own fd (a scan of the table, amortized over the closes). */
+static void region_shrink(int closed)
+{
+    if (closed != region_base)
+        return;
+    rlim_t top = kernel_soft < FD_TOP_CAP ? kernel_soft : FD_TOP_CAP;
+    int i = closed + 1;
+    while (i < table_cap && (rlim_t)i < top && !table[i].own)
+        i++;
+    region_base = i < table_cap && (rlim_t)i < top ? i : -1;
 }
 
 /* A copy of fd out of the program's way, or -1: above the program's limit

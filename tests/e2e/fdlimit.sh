@@ -29,7 +29,8 @@ HARD=$(ulimit -Hn)
 
 # pong_server PORT: "+PONG" to each "PING", connections kept; prints
 # "ready F SOFT" (fds below its soft limit, its limit as it sees it) and
-# "accept: ERROR" when accept fails
+# "accept: ERROR" when accept fails; "MAXFD" is answered with the highest fd
+# number accept ever returned and the connections it holds
 cat >"$T/pong_server.py" <<'PY'
 import os, resource, selectors, socket, sys, time
 port = int(sys.argv[1])
@@ -41,6 +42,7 @@ ls.setblocking(False)
 sel = selectors.EpollSelector()
 sel.register(ls, selectors.EVENT_READ, None)
 hold = []
+maxfd = -1
 soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 fds = [int(f) for f in os.listdir("/proc/self/fd")]
 below = len([f for f in fds if f < soft]) - 1  # listdir's own fd is closed again
@@ -55,6 +57,7 @@ while True:
                 time.sleep(0.05)
                 continue
             c.setblocking(False)
+            maxfd = max(maxfd, c.fileno())
             sel.register(c, selectors.EVENT_READ, b"")
             continue
         c = key.fileobj
@@ -67,6 +70,8 @@ while True:
             c.close()
         elif b"PING" in d:
             c.send(b"+PONG\r\n")
+        elif b"MAXFD" in d:
+            c.send(b"+MAXFD %d %d\r\n" % (maxfd, len(sel.get_map()) - 1))
         elif b"FILL" in d:
             # open fds until none is left, as a leaking or busy program would
             n = 0
@@ -79,7 +84,8 @@ while True:
 PY
 
 # clients PORT N TLS(0|1) TIMEOUT: N clients, one after another, each PINGs once
-# and stays open; prints "served K" and how the first failing one ended
+# and stays open; prints "served K", how the first failing one ended, and
+# "maxfd M C" (the server's answer to MAXFD) when it is the pong server
 cat >"$T/clients.py" <<'PY'
 import socket, ssl, sys
 port, n, tls, tmo = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", float(sys.argv[4])
@@ -106,6 +112,14 @@ for i in range(n):
         print("client %d: closed in %s: %s" % (i + 1, phase, e))
         break
 print("served %d" % served, flush=True)
+if keep:
+    try:
+        keep[0].sendall(b"MAXFD\r\n")
+        d = keep[0].recv(100)
+        if d.startswith(b"+MAXFD "):
+            print("maxfd %s" % d[7:].decode().strip())
+    except OSError:
+        pass
 PY
 
 # run_clients PORT N TLS TIMEOUT OUT: the client side gets the whole hard limit
@@ -157,6 +171,43 @@ if start_server hard200 200 200 1; then
     e2e_kill "$SPID"
 else
     fail "a server under the shim at ulimit -n 200" "did not start: $(tail -3 "$T/hard200.out" | tr '\n' ' ')"
+fi
+
+# ---- (a) soft 150 below a hard 300, all 300 used: the shim's fds fill the room above
+# the program's limit, then come down from the top of its range. They must
+# be the highest free numbers, so that the program's own stay dense from 0
+# (before, they landed just above the program's and pushed its next fds up
+# three numbers a connection: redis's event loop never polled a client past
+# maxclients + 128, whose handshake hung). The next client is refused.
+if start_server hard300 150 300 1; then
+    want=$(((300 - F - 4) / 3))
+    run_clients "$PORT" 400 1 10 "$T/hard300.clients"
+    got=$(awk '/^served/ {print $2}' "$T/hard300.clients")
+    read -r mfd held < <(awk '/^maxfd/ {print $2, $3}' "$T/hard300.clients")
+    what="at soft limit 150, hard 300, a TLS server serves floor((300 - $F - 4) / 3) = $want clients"
+    if grep -q HANG "$T/hard300.clients"; then
+        fail "at soft limit 150, hard 300, the client past the hard limit is refused, not left hanging" "$(head -1 "$T/hard300.clients")"
+    elif [ "$got" != "$want" ]; then
+        fail "$what" "served ${got:-?}: $(head -1 "$T/hard300.clients")"
+    else
+        pass "$what, and the next one is closed within the client's 10 s"
+    fi
+    # dense from F: the highest number accept returned is below F + clients (+2
+    # for a shim fd where the two meet)
+    if [ -n "${mfd:-}" ] && [ "$mfd" -lt $((F + ${got:-0} + 2)) ]; then
+        pass "at the hard limit the program's fd numbers stay dense: highest accepted $mfd, $F fds + ${got:-?} clients"
+    else
+        fail "at the hard limit the program's fd numbers stay dense (highest accepted below $F + ${got:-?} + 2)" "highest accepted ${mfd:-?}"
+    fi
+    sleep 0.3
+    if grep -q "refused: .*no file descriptor left" "$T/hard300.shim.log"; then
+        pass "the first client refused at the hard limit 300 is logged with the reason"
+    else
+        fail "the first client refused at the hard limit 300 is logged with the reason" "log: $(grep -v 'accepted from' "$T/hard300.shim.log" | head -3 | tr '\n' ' ')"
+    fi
+    e2e_kill "$SPID"
+else
+    fail "a server under the shim at soft limit 150, hard 300" "did not start: $(tail -3 "$T/hard300.out" | tr '\n' ' ')"
 fi
 
 # ---- (a) soft 200 below a higher hard limit: the program keeps its 200 ------------
@@ -275,4 +326,38 @@ redis_run redis16k 16384 16384 "$N"
 # itself; the shim keeps the kernel's hard limit where its own fds still fit
 # (before: a third of maxclients)
 redis_run redis1k 1024 16384 1900 --maxclients 2000
+
+# soft = hard = 1000, maxclients 345: the fds run out first (at about 330
+# clients). Before, the shim's fds took the numbers just above redis's, which
+# pushed redis's past the 473 (345 + 128) its event loop covers: the 326th
+# client's handshake completed but its PING hung (as the 6,138th of 10,000
+# did at a hard limit of 20,000). Now the client past the last fd is refused.
+port=$(free_port)
+write_policy "$T/redisfull.ini" "[global]" "log_level = info" "log = $T/redisfull.shim.log" "" \
+    "[redis]" "direction = accept" "match = 127.0.0.1:$port" \
+    "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+e2e_bg "$T/redisfull.out" bash -c 'ulimit -Sn 1000 && ulimit -Hn 1000 && exec timeout 60 "$@"' \
+    sh "$TLSSHIM" -c "$T/redisfull.ini" -- redis-server --port "$port" --bind 127.0.0.1 \
+    --save '' --appendonly no --logfile "$T/redisfull.log" --maxclients 345
+rpid=$E2E_BG_PID
+what="redis under an accept rule at the hard limit (1000 fds, maxclients 345)"
+if wait_port "$port"; then
+    run_clients "$port" 400 1 10 "$T/redisfull.clients"
+    got=$(awk '/^served/ {print $2}' "$T/redisfull.clients")
+    first=$(grep '^client' "$T/redisfull.clients" | head -1)
+    sleep 0.3
+    if grep -q HANG "$T/redisfull.clients"; then
+        fail "$what: the client past the last fd is refused, not left hanging" "served ${got:-?}, $first"
+    elif [ "${got:-0}" -lt $(((1000 - 48) / 3)) ] || ! grep -q "closed in" <<<"$first" ||
+        grep -q "max number of clients" <<<"$first"; then
+        fail "$what serves about a third of 1000 TLS clients, then the fds run out" "served ${got:-?}, $first"
+    elif ! grep -q "refused: .*no file descriptor left" "$T/redisfull.shim.log"; then
+        fail "$what: the refused client is logged with the reason" "log: $(grep -v 'accepted from\|close_notify' "$T/redisfull.shim.log" | head -3 | tr '\n' ' ')"
+    else
+        pass "$what serves $got TLS clients; the next one is closed within the client's 10 s and logged"
+    fi
+else
+    fail "$what" "did not start: $(tail -3 "$T/redisfull.out" | tr '\n' ' ')"
+fi
+e2e_kill "$rpid"
 e2e_done
