@@ -7,8 +7,10 @@ line on stdin before it goes on.
   idle.py hold PORT N      20 short connections (warm-up), "warm"; then N
                            connections that each PING once and stay open,
                            "held N"; on the next line from stdin it exits
-A connection that fails or takes over 15 s ends the program with "failed
-after I connections: why" and exit status 1.
+A connection that fails or takes over 15 s ends the run with "failed after I
+connections: why": the I connections stay open (so that the server's memory
+can still be read with them held) until the next line from stdin, then the
+exit status is 1.
 """
 import socket
 import ssl
@@ -46,18 +48,16 @@ def main(argv):
     if len(argv) != 3 or argv[0] != "hold":
         sys.exit(__doc__)
     port = int(argv[1])
-    done = 0
+    held = []
     try:
         for _ in range(20):
             connect_ping(port).close()
         point("warm")
-        held = []
         for _ in range(int(argv[2])):
             held.append(connect_ping(port))
-            done += 1
-        point("held %d" % done)
+        point("held %d" % len(held))
     except (OSError, ValueError, EOFError) as e:
-        print("failed after %d connections: %s" % (done, e), flush=True)
+        point("failed after %d connections: %s" % (len(held), e))
         sys.exit(1)
 
 
