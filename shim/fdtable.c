@@ -138,7 +138,7 @@ void shim_fd_limits(rlim_t *soft, rlim_t *hard, int *own)
     if (soft)
         *soft = prog_soft;
     if (hard)
-        *hard = prog_hard;
+        *hard = limit_known ? kernel_hard : prog_hard;
     if (own)
         *own = own_count;
 }

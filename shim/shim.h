@@ -102,8 +102,10 @@ bool shim_fd_grow_room(void);
 /* fd is at or above the program's own soft limit, while the shim's fds live
  * there: a number the program could not have been given without the shim. */
 bool shim_fd_above_program(int fd);
-/* RLIMIT_NOFILE as the program sees it (its own soft limit, the hard limit)
- * and how many fds the shim holds; any pointer may be NULL. */
+/* For the log: the program's own soft limit, the process's hard limit (the
+ * kernel's, which bounds the program's fds and the shim's together: above
+ * the program's own when it lowered it) and how many fds the shim holds; any
+ * pointer may be NULL. */
 void shim_fd_limits(rlim_t *soft, rlim_t *hard, int *own);
 /* setrlimit(RLIMIT_NOFILE) for the program: it gets want, the kernel that
  * plus the shim's fds. 0, or -1 with errno. */
