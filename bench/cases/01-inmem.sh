@@ -1,6 +1,11 @@
 #!/bin/bash
 # Case 1: the engine in memory against libssl in memory (bench/inmem.c),
-# and the engine's seal+open against `openssl speed -evp` for each cipher.
+# and the engine's seal+open against the cipher alone: for the AEADs inmem
+# times libcrypto's EVP loop (what `openssl speed -evp` times) in turns with
+# the engine, in the same run; `openssl speed -evp` itself runs after, for
+# every cipher. For CBC with HMAC its figure is the goal's anchor (libcrypto's
+# stitched AES-CBC-HMAC, one pass for both); for the AEADs it is information,
+# since minutes apart the same machine gives other figures.
 # Prints bench rows (see bench/run.sh); the inmem rows are kept in
 # $BUILD/bench/inmem.rows for the floor case (06-floor.sh).
 set -u
@@ -27,7 +32,7 @@ speed() { # cipher [-decrypt]
 ciphers=("TLS 1.3 AES-128-GCM|aes-128-gcm" "TLS 1.3 AES-256-GCM|aes-256-gcm"
          "TLS 1.3 ChaCha20-Poly1305|chacha20-poly1305" "TLS 1.2 AES-128-CBC HMAC-SHA1|aes-128-cbc-hmac-sha1"
          "TLS 1.2 AES-128-CBC HMAC-SHA256|aes-128-cbc-hmac-sha256")
-[ -n "${QUICK:-}" ] && ciphers=("${ciphers[0]}")
+[ -n "${QUICK:-}" ] && ciphers=("${ciphers[0]}" "${ciphers[3]}")
 fail=0
 for pair in "${ciphers[@]}"; do
     label=${pair%%|*}; cipher=${pair##*|}
@@ -37,7 +42,9 @@ for pair in "${ciphers[@]}"; do
     both=$(awk -v e="$enc" -v d="$dec" 'BEGIN { if (e > 0 && d > 0) printf "%.1f", 1 / (1e6 / e + 1e6 / d); else print "NA" }')
     [ -n "$ours" ] || ours=NA
     [ "$both" = NA ] || [ "$ours" = NA ] && fail=1
-    printf 'ROW\t1-inmem\tseal+open, engine in memory vs the cipher alone: %s\t%s\topenssl speed -evp %s (enc+dec)\t%s\tMB/s\t>=0.8\n' \
-        "$label" "$ours" "$cipher" "$both"
+    goal=-
+    case $cipher in *cbc*) goal='>=0.8' ;; esac
+    printf 'ROW\t1-inmem\tseal+open, engine in memory vs openssl speed -evp: %s\t%s\topenssl speed -evp %s (enc+dec), after\t%s\tMB/s\t%s\n' \
+        "$label" "$ours" "$cipher" "$both" "$goal"
 done
 exit $fail

@@ -259,7 +259,10 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
     if (cap < TLS_RECORD_HEADER || cap - TLS_RECORD_HEADER < flen)
         return false;
     uint8_t *frag = out + TLS_RECORD_HEADER, *body = frag + pre;
-    if (len && body != pt)
+    /* an AEAD encrypts plaintext that lies apart from the record straight
+     * into it; everything else works on the plaintext moved in first */
+    bool direct = rc->suite && cd->kind == TLS_CIPHER_AEAD && len && (pt + len <= body || body + len <= pt);
+    if (len && body != pt && !direct)
         memmove(body, pt, len);
     tls_rec_write_header(out, type, wire_version, flen);
 
@@ -296,7 +299,9 @@ bool tls_rec_seal(tls_rec_crypto *rc, uint8_t type, uint16_t wire_version, const
         aead_nonce(rc, frag, nonce);
         hlen = mac_header(rc, type, len, hdr);
         ok = EVP_CipherInit_ex2(rc->ctx, NULL, NULL, nonce, 1, NULL) == 1 &&
-             EVP_CipherUpdate(rc->ctx, NULL, &n, hdr, (int)hlen) == 1 && cipher_run(rc, body, len) &&
+             EVP_CipherUpdate(rc->ctx, NULL, &n, hdr, (int)hlen) == 1 &&
+             (direct ? EVP_CipherUpdate(rc->ctx, body, &n, pt, (int)len) == 1 && (size_t)n == len
+                     : cipher_run(rc, body, len)) &&
              EVP_CipherFinal_ex(rc->ctx, body + len, &n) == 1 &&
              EVP_CIPHER_CTX_ctrl(rc->ctx, EVP_CTRL_AEAD_GET_TAG, cd->tag_len, body + len) == 1;
     }

@@ -48,16 +48,21 @@ bool tls13_rec_seal(tls_rec_crypto *rc, uint8_t type, const uint8_t *pt, size_t 
     if (len > TLS_MAX_PLAINTEXT || cap < TLS_RECORD_HEADER + clen || rc->seq == UINT64_MAX)
         return false;
     uint8_t *body = out + TLS_RECORD_HEADER;
-    if (len && body != pt)
+    /* Plaintext apart from the record is encrypted straight into it (no copy
+     * of 16 KiB a record first); plaintext that overlaps it is moved in. */
+    bool apart = !len || pt + len <= body || body + len + 1 <= pt;
+    if (len && !apart && body != pt)
         memmove(body, pt, len);
-    body[len] = type; /* TLSInnerPlaintext: content || type, no padding */
+    const uint8_t *src = apart ? pt : body;
     tls_rec_write_header(out, TLS_CT_APPLICATION_DATA13, TLS_TLS12, clen);
     uint8_t nonce[12];
-    int n = 0;
+    int n = 0, m = 0;
     nonce13(rc, nonce);
+    /* TLSInnerPlaintext: content || type, no padding */
     bool ok = EVP_CipherInit_ex2(rc->ctx, NULL, NULL, nonce, 1, NULL) == 1 &&
               EVP_CipherUpdate(rc->ctx, NULL, &n, out, TLS_RECORD_HEADER) == 1 &&
-              EVP_CipherUpdate(rc->ctx, body, &n, body, (int)len + 1) == 1 &&
+              (len == 0 || (EVP_CipherUpdate(rc->ctx, body, &n, src, (int)len) == 1 && (size_t)n == len)) &&
+              EVP_CipherUpdate(rc->ctx, body + len, &m, &type, 1) == 1 && m == 1 &&
               EVP_CipherFinal_ex(rc->ctx, body + len + 1, &n) == 1 &&
               EVP_CIPHER_CTX_ctrl(rc->ctx, EVP_CTRL_AEAD_GET_TAG, (int)tag, body + len + 1) == 1;
     if (!ok)
