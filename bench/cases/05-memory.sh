@@ -14,6 +14,7 @@ WANT=$(quick 500 10000)
 CH1=$(quick 100 1000)
 CH2=${BENCH_CHURN:-$(quick 2000 100000)}
 IDLE=(python3 "$TOP/bench/idle.py")
+IDLE_WAIT=$(quick 2 15)
 CHURN=$BUILD/bench/churn
 
 # thousands N: 10000 -> 10,000
@@ -68,6 +69,10 @@ hold() {
         before=$(rss_kib "$pid")
         client_go
         client_point 300
+        # idle means idle: the shim gives a connection's buffers back after
+        # a quiet scan period, and redis's jemalloc returns freed pages to the
+        # system after its ~10 s decay; both servers wait the same
+        sleep "$IDLE_WAIT"
         after=$(rss_kib "$pid")
         held=$(echo "$LINE" | sed -n 's/^held \([0-9]*\)$/\1/p; s/^failed after \([0-9]*\) .*/\1/p')
         note "  $name: RSS $before KiB before, $after KiB with ${held:-?} of $N connections held"
