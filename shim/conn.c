@@ -80,17 +80,36 @@ static void log_end(shim_conn *c, bool hs_done)
     /* a client that connects and closes without a byte (a port probe, a
      * health check) is not worth more than a debug line */
     bool probe = c->is_server && !hs_done && c->net_bytes_in == 0;
-    const char *lp = c->host[0] ? " (" : "", *rp = c->host[0] ? ")" : "";
-    if (c->fail[0])
+    const char *host = c->host ? c->host : "";
+    const char *lp = host[0] ? " (" : "", *rp = host[0] ? ")" : "";
+    if (c->fail)
         shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_WARNING, "[%s] %s %s%s%s%s: %s",
-                 c->rule->name, c->is_server ? "from" : "to", c->peer, lp, c->host, rp, c->fail);
+                 c->rule->name, c->is_server ? "from" : "to", c->peer, lp, host, rp, c->fail);
     shim_log(probe ? POLICY_LOG_DEBUG : POLICY_LOG_INFO,
              "[%s] %s %s%s%s%s: %s %s verify=%s sent=%llu received=%llu %llu.%03llus%s",
-             c->rule->name, c->is_server ? "accepted from" : "connected to", c->peer, lp, c->host,
+             c->rule->name, c->is_server ? "accepted from" : "connected to", c->peer, lp, host,
              rp, version_name(c, hs_done), suite_name(c, hs_done), verify,
              (unsigned long long)c->bytes_to_peer, (unsigned long long)c->bytes_from_peer,
              (unsigned long long)(dur / 1000), (unsigned long long)(dur % 1000),
              hs_done ? "" : " (handshake failed)");
+}
+
+void conn_set_fail(shim_conn *c, const char *why)
+{
+    char *copy = strdup(why);
+    if (!copy)
+        return; /* the log line loses its reason; the connection still fails */
+    free(c->fail);
+    c->fail = copy;
+}
+
+void conn_free(shim_conn *c)
+{
+    tls_engine_free(c->eng);
+    conn_free_buffers(c);
+    free(c->host);
+    free(c->fail);
+    free(c);
 }
 
 void conn_finish(shim_conn *c)
@@ -119,10 +138,12 @@ void conn_finish(shim_conn *c)
 
 void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
 {
+    char why[300];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->fail, sizeof c->fail, fmt, ap);
+    vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
+    conn_set_fail(c, why);
     if (c->phase < PHASE_OPEN) {
         /* the handshake failed: connect() reports ECONNREFUSED (or the TCP
          * error when the TCP connection itself failed) */

@@ -102,8 +102,10 @@ typedef struct shim_conn {
     uint64_t bytes_to_peer, bytes_from_peer; /* plaintext */
     uint64_t net_bytes_in;          /* ciphertext received */
     char peer[64];
-    char host[256];
-    char fail[300];
+    /* on the heap (NULL when none): most connections need neither, and an
+     * idle connection should cost little */
+    char *host;                     /* a connect rule's host name */
+    char *fail;                     /* why the connection failed */
     /* allocated when first needed and freed again by the idle scan, with the
      * engine's: an idle connection holds none (NULL: length 0) */
     size_t app_in_len;
@@ -124,6 +126,10 @@ void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
 bool conn_idle_scan(shim_conn *c); /* true if it freed buffers */
 /* Frees the connection's buffers (before the connection itself). */
 void conn_free_buffers(shim_conn *c);
+/* Records why the connection failed (the log line names it); the last reason wins. */
+void conn_set_fail(shim_conn *c, const char *why);
+/* Frees the connection with its engine, buffers and strings. */
+void conn_free(shim_conn *c);
 
 /* ---- helper.c ---- */
 uint64_t helper_now_ms(void);

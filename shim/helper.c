@@ -174,10 +174,8 @@ static void free_dead(void)
     while (H.dead) {
         shim_conn *c = H.dead;
         H.dead = c->dead_next;
-        tls_engine_free(c->eng);
         shim_sock_unref(c->sock);
-        conn_free_buffers(c);
-        free(c);
+        conn_free(c);
         H.releases++;
     }
 }
@@ -320,8 +318,7 @@ int shim_helper_add(const shim_conn_args *a)
     if (shim_policy->handshake_timeout_ms > 0)
         c->deadline_ms = c->start_ms + (uint64_t)shim_policy->handshake_timeout_ms;
     shim_addr_str((const struct sockaddr *)&a->sock->peer, c->peer, sizeof c->peer);
-    if (a->host)
-        snprintf(c->host, sizeof c->host, "%s", a->host);
+    c->host = a->host ? strdup(a->host) : NULL; /* NULL on no memory: the log loses the name */
     c->next = H.conns;
     if (H.conns)
         H.conns->prev = c;
@@ -381,9 +378,7 @@ void shim_helper_child_reset(void)
         c->sock->conn = NULL;
         c->sock->tcp_fd = -1;
         shim_sock_unref(c->sock);
-        tls_engine_free(c->eng);
-        conn_free_buffers(c);
-        free(c);
+        conn_free(c);
     }
     free_dead();
     H.conns = NULL;
@@ -450,8 +445,8 @@ void shim_helper_exit_drain(void)
     /* log and close what is left */
     while (H.conns) {
         shim_conn *c = H.conns;
-        if (c->phase < PHASE_OPEN && !c->fail[0])
-            snprintf(c->fail, sizeof c->fail, "the program exited during the handshake");
+        if (c->phase < PHASE_OPEN && !c->fail)
+            conn_set_fail(c, "the program exited during the handshake");
         conn_finish(c);
     }
     free_dead();
