@@ -27,13 +27,17 @@ int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls
     tls_err_clear(&e->err);
     e->status = TLS_ST_HANDSHAKING;
     e->hsbuf = tls_wr_dynamic(0);
+    e->server_name = e->alpn = "";
     const char *name = server_name && *server_name ? server_name : c->opts.server_name;
-    if (!e->server && name) {
-        if (strlen(name) >= sizeof e->server_name) {
+    if (!e->server && name && *name) {
+        if (strlen(name) > TLS_MAX_SERVER_NAME) {
             tls_engine_free(e);
             return tls_err_set(err, TLS_E_BADARG, -1, "server_name is longer than 255 bytes");
         }
-        strcpy(e->server_name, name);
+        if (!tls_engine_set_server_name(e, name, strlen(name))) {
+            tls_engine_free(e);
+            return tls_err_set(err, TLS_E_NOMEM, -1, "server_name");
+        }
     }
     /* the first ClientHello goes out in a TLS 1.0 record (what every peer accepts) */
     e->rec_version = c->min_version == TLS_SSL3 && c->max_version == TLS_SSL3 ? TLS_SSL3 : TLS_TLS10;
@@ -47,6 +51,19 @@ int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls
     }
     *out = e;
     return TLS_OK;
+}
+
+bool tls_engine_set_server_name(tls_engine *e, const char *name, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return false;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    if (e->server_name[0])
+        free((void *)e->server_name);
+    e->server_name = copy;
+    return true;
 }
 
 void tls_engine_free(tls_engine *e)
@@ -65,6 +82,8 @@ void tls_engine_free(tls_engine *e)
     }
     free(e->out);
     free(e->peer_cert);
+    if (e->server_name && e->server_name[0])
+        free((void *)e->server_name); /* a non-empty name is always our copy */
     tls_wr_free(&e->hsbuf);
     tls_config_free(e->cfg);
     OPENSSL_cleanse(e, sizeof *e); /* master secret, traffic secrets, Finished values */

@@ -87,7 +87,8 @@ struct tls_engine {
     bool server;
     unsigned status;
     tls_error err;
-    char server_name[256];        /* client: SNI + name checked; server: SNI received */
+    const char *server_name;      /* client: SNI + name checked; server: SNI received. "" when
+                                   * none, else our own copy on the heap (never "" then) */
 
     uint16_t version;             /* negotiated, 0 before ServerHello */
     uint16_t rec_version;         /* the version written in outgoing record headers */
@@ -127,7 +128,7 @@ struct tls_engine {
     uint8_t *peer_cert;           /* leaf DER */
     size_t peer_cert_len;
     tls_bad_cert verify_result;
-    char alpn[256];
+    const char *alpn;             /* "" or one of the config's protocol names (no copy) */
     /* TLS 1.3: application traffic secrets (KeyUpdate) and the read-key epoch */
     uint8_t c_ap[48], s_ap[48];
     uint8_t res_master[48];       /* resumption_master_secret, for tickets */
@@ -147,6 +148,11 @@ int tls_engine_fail(tls_engine *e, int code, int alert, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int tls_engine_fail_err(tls_engine *e, const tls_error *err); /* a failure already described */
 bool tls_engine_send_record(tls_engine *e, uint8_t type, const uint8_t *data, size_t len);
+
+/* A host name (SNI) is at most 255 bytes (RFC 6066 3 keeps it to DNS). */
+#define TLS_MAX_SERVER_NAME 255
+/* Sets e->server_name to a copy of name[0..len) (len > 0); false on no memory. */
+bool tls_engine_set_server_name(tls_engine *e, const char *name, size_t len);
 bool tls_engine_send_alert(tls_engine *e, uint8_t level, uint8_t desc);
 
 /* alert.c: one received alert record; the counters of records without progress */

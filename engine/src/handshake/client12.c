@@ -50,7 +50,7 @@ int tls12_client_server_hello(tls_engine *e, const tls_server_hello *sh)
     e->rec_version = version;
     e->suite = s;
 
-    e->alpn[0] = '\0';
+    e->alpn = "";
     tls_ext_in in;
     int rc = tls_ext_parse(e, EXT_IN_SH, sh->exts, &in);
     if (rc)

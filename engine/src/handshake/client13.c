@@ -113,7 +113,7 @@ int tls13_client_encrypted_extensions(tls_engine *e, tls_rd *r)
     tls_rd exts = tls_rd_vec(r, 2, 0, 0xffff);
     if (r->bad || !tls_rd_done(r))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed EncryptedExtensions");
-    e->alpn[0] = '\0';
+    e->alpn = "";
     tls_ext_in in;
     int rc = tls_ext_parse(e, EXT_IN_EE, exts, &in);
     if (rc)

@@ -43,11 +43,11 @@ static int parse_server_name(tls_engine *e, tls_ext_msg msg, tls_rd *body, ext_o
         tls_rd name = tls_rd_vec(&list, 2, 1, 0xffff);
         if (list.bad)
             break;
-        if (kind == 0 && !e->server_name[0] && name.len < sizeof e->server_name) {
-            memcpy(e->server_name, name.p, name.len);
-            e->server_name[name.len] = '\0';
-            if (strlen(e->server_name) != name.len)
+        if (kind == 0 && !e->server_name[0] && name.len <= TLS_MAX_SERVER_NAME) {
+            if (memchr(name.p, 0, name.len))
                 return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "server_name with a NUL byte");
+            if (!tls_engine_set_server_name(e, (const char *)name.p, name.len))
+                return tls_engine_fail(e, TLS_E_NOMEM, TLS_ALERT_INTERNAL_ERROR, "server_name");
         }
     }
     if (list.bad || !tls_rd_done(body))
@@ -172,13 +172,13 @@ static int accept_alpn(tls_engine *e, tls_rd *body)
     tls_rd name = tls_rd_vec(&list, 1, 1, 255);
     if (body->bad || list.bad || !tls_rd_done(&list) || !tls_rd_done(body))
         return FAIL(e, TLS_ALERT_DECODE_ERROR, "malformed ALPN from the server");
-    bool ours = false;
-    for (size_t i = 0; i < c->n_alpn; i++)
-        ours |= strlen(c->alpn[i]) == name.len && !memcmp(c->alpn[i], name.p, name.len);
+    const char *ours = NULL;
+    for (size_t i = 0; i < c->n_alpn && !ours; i++)
+        if (strlen(c->alpn[i]) == name.len && !memcmp(c->alpn[i], name.p, name.len))
+            ours = c->alpn[i];
     if (!ours)
         return FAIL(e, TLS_ALERT_ILLEGAL_PARAMETER, "the server chose an ALPN protocol we did not offer");
-    memcpy(e->alpn, name.p, name.len);
-    e->alpn[name.len] = '\0';
+    e->alpn = ours;
     return TLS_OK;
 }
 

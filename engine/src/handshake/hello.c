@@ -200,7 +200,7 @@ static int parse_client_hello(tls_engine *e, tls_rd *r, tls_client_hello *ch)
 static int select_alpn(tls_engine *e, const tls_client_hello *ch)
 {
     tls_config *c = e->cfg;
-    e->alpn[0] = '\0';
+    e->alpn = "";
     if (!ch->has_alpn || !c->n_alpn)
         return TLS_OK;
     for (size_t i = 0; i < c->n_alpn && !e->alpn[0]; i++) {
@@ -208,7 +208,7 @@ static int select_alpn(tls_engine *e, const tls_client_hello *ch)
         while (tls_rd_left(&l)) {
             tls_rd name = tls_rd_vec(&l, 1, 1, 255);
             if (name.len == strlen(c->alpn[i]) && !memcmp(name.p, c->alpn[i], name.len)) {
-                strcpy(e->alpn, c->alpn[i]);
+                e->alpn = c->alpn[i];
                 break;
             }
         }
