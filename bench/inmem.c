@@ -63,6 +63,23 @@ static _Noreturn void die(const char *what)
     exit(1);
 }
 
+/* Units of work per CPU second over one window of seconds_per_figure:
+ * step does some work and returns how many units it did. */
+static double rate_once(long long (*step)(void *), void *arg)
+{
+    long long units = 0;
+    double t0 = cpu_now(), t;
+    do
+        units += step(arg);
+    while ((t = cpu_now() - t0) < seconds_per_figure);
+    return (double)units / t;
+}
+
+static double max_of(double a, double b)
+{
+    return a > b ? a : b;
+}
+
 /* One measured setting: protocol version, server key, cipher. */
 typedef struct setting {
     const char *label;
@@ -124,19 +141,24 @@ static bool eng_done(tls_engine *e)
     return (s & TLS_ST_CONNECTED) && !(s & TLS_ST_WANT_OUTPUT);
 }
 
+/* A client and a server engine, connected. */
+static void eng_connect(eng_side *es, tls_engine **c, tls_engine **s)
+{
+    if (tls_engine_new(es->client, NULL, c, NULL) != TLS_OK || tls_engine_new(es->server, NULL, s, NULL) != TLS_OK)
+        die("engine: new");
+    for (int i = 0; i < 50 && !(eng_done(*c) && eng_done(*s)); i++) {
+        eng_move(*c, *s);
+        eng_move(*s, *c);
+    }
+    if (!(eng_done(*c) && eng_done(*s)))
+        die("engine: handshake did not finish");
+}
+
 /* One handshake; true when the client resumed. Both engines are freed. */
 static bool eng_handshake(eng_side *es)
 {
     tls_engine *c, *s;
-    if (tls_engine_new(es->client, NULL, &c, NULL) != TLS_OK ||
-        tls_engine_new(es->server, NULL, &s, NULL) != TLS_OK)
-        die("engine: new");
-    for (int i = 0; i < 50 && !(eng_done(c) && eng_done(s)); i++) {
-        eng_move(c, s);
-        eng_move(s, c);
-    }
-    if (!(eng_done(c) && eng_done(s)))
-        die("engine: handshake did not finish");
+    eng_connect(es, &c, &s);
     bool reused = tls_engine_session_reused(c);
     tls_engine_free(c);
     tls_engine_free(s);
@@ -211,7 +233,9 @@ static void ssl_step(SSL *ssl, const char *who)
     }
 }
 
-static bool ssl_handshake(ssl_side *ls, bool resume)
+/* A client and a server SSL, connected; the client offers ls's session
+ * when resume is set. */
+static SSL *ssl_connect(ssl_side *ls, bool resume, SSL **server)
 {
     SSL *s, *c = ssl_new_pair(ls, &s);
     if (resume && ls->session)
@@ -222,6 +246,13 @@ static bool ssl_handshake(ssl_side *ls, bool resume)
     }
     if (!(SSL_is_init_finished(c) && SSL_is_init_finished(s)))
         die("libssl: handshake did not finish");
+    *server = s;
+    return c;
+}
+
+static bool ssl_handshake(ssl_side *ls, bool resume)
+{
+    SSL *s, *c = ssl_connect(ls, resume, &s);
     /* take the TLS 1.3 ticket in, as the engine's client does */
     uint8_t b;
     if (SSL_read(c, &b, 1) > 0)
@@ -248,6 +279,28 @@ static void ssl_free_side(ssl_side *ls)
 
 /* ---- handshakes ------------------------------------------------------- */
 
+typedef struct hs_run {
+    eng_side *es;
+    ssl_side *ls;
+    bool resume;
+} hs_run;
+
+static long long eng_handshake_step(void *arg)
+{
+    hs_run *h = arg;
+    if (eng_handshake(h->es) != h->resume)
+        die("engine: resumption changed mid-run");
+    return 1;
+}
+
+static long long ssl_handshake_step(void *arg)
+{
+    hs_run *h = arg;
+    if (ssl_handshake(h->ls, h->resume) != h->resume)
+        die("libssl: resumption changed mid-run");
+    return 1;
+}
+
 /* Handshakes per CPU second, best of `rounds`, for both implementations. */
 static void bench_handshakes(const setting *st, bool resume, double *eng_rate, double *ssl_rate)
 {
@@ -264,28 +317,13 @@ static void bench_handshakes(const setting *st, bool resume, double *eng_rate, d
         if (!ssl_handshake(&ls, true))
             die("libssl: did not resume");
     }
+    hs_run er = {&es, NULL, resume}, lr = {NULL, &ls, resume};
     *eng_rate = *ssl_rate = 0;
     for (int r = 0; r < rounds; r++) {
-        long n = 0;
-        double t0 = cpu_now(), t;
         if (timing("engine"))
-        do {
-            if (eng_handshake(&es) != resume)
-                die("engine: resumption changed mid-run");
-            n++;
-        } while ((t = cpu_now() - t0) < seconds_per_figure);
-        if (n && n / t > *eng_rate)
-            *eng_rate = n / t;
-        n = 0;
-        t0 = cpu_now();
+            *eng_rate = max_of(*eng_rate, rate_once(eng_handshake_step, &er));
         if (timing("libssl"))
-        do {
-            if (ssl_handshake(&ls, resume) != resume)
-                die("libssl: resumption changed mid-run");
-            n++;
-        } while ((t = cpu_now() - t0) < seconds_per_figure);
-        if (n && n / t > *ssl_rate)
-            *ssl_rate = n / t;
+            *ssl_rate = max_of(*ssl_rate, rate_once(ssl_handshake_step, &lr));
     }
     eng_free(&es);
     ssl_free_side(&ls);
@@ -295,85 +333,75 @@ static void bench_handshakes(const setting *st, bool resume, double *eng_rate, d
 
 enum { CHUNK = 16384 };
 
+/* 64 records of 16 KiB from client to server; returns the bytes moved. */
+static long long eng_bulk_step(void *arg)
+{
+    tls_engine **pair = arg, *c = pair[0], *s = pair[1];
+    static uint8_t src[CHUNK];
+    long long bytes = 0;
+    for (int k = 0; k < 64; k++) {
+        size_t acc = 0, got = 0, off = 0;
+        while (off < CHUNK) {
+            int rc = tls_engine_write(c, src + off, CHUNK - off, &acc);
+            if (rc != TLS_OK && rc != TLS_E_WOULDBLOCK)
+                die("engine: write");
+            off += acc;
+            eng_move(c, s);
+            /* plaintext taken in place, as the shim takes it */
+            while (tls_engine_peek(s, &got) != NULL) {
+                tls_engine_read_done(s, got);
+                bytes += (long long)got;
+            }
+        }
+    }
+    return bytes;
+}
+
+/* MB/s, best of `rounds` */
 static double eng_bulk(const setting *st)
 {
     eng_side es;
     eng_setup(st, false, &es);
-    tls_engine *c, *s;
-    if (tls_engine_new(es.client, NULL, &c, NULL) != TLS_OK ||
-        tls_engine_new(es.server, NULL, &s, NULL) != TLS_OK)
-        die("engine: new");
-    for (int i = 0; i < 50 && !(eng_done(c) && eng_done(s)); i++) {
-        eng_move(c, s);
-        eng_move(s, c);
-    }
-    static uint8_t src[CHUNK];
-    memset(src, 0x5a, sizeof src);
+    tls_engine *pair[2];
+    eng_connect(&es, &pair[0], &pair[1]);
     double best = 0;
-    for (int r = 0; r < rounds; r++) {
-        long long bytes = 0;
-        double t0 = cpu_now(), t;
-        do {
-            for (int k = 0; k < 64; k++) {
-                size_t acc = 0, got = 0, off = 0;
-                while (off < CHUNK) {
-                    int rc = tls_engine_write(c, src + off, CHUNK - off, &acc);
-                    if (rc != TLS_OK && rc != TLS_E_WOULDBLOCK)
-                        die("engine: write");
-                    off += acc;
-                    eng_move(c, s);
-                    /* plaintext taken in place, as the shim takes it */
-                    const uint8_t *p;
-                    while ((p = tls_engine_peek(s, &got)) != NULL) {
-                        tls_engine_read_done(s, got);
-                        bytes += (long long)got;
-                    }
-                }
-            }
-        } while ((t = cpu_now() - t0) < seconds_per_figure);
-        double rate = (double)bytes / t / 1e6;
-        if (rate > best)
-            best = rate;
-    }
-    tls_engine_free(c);
-    tls_engine_free(s);
+    for (int r = 0; r < rounds; r++)
+        best = max_of(best, rate_once(eng_bulk_step, pair) / 1e6);
+    tls_engine_free(pair[0]);
+    tls_engine_free(pair[1]);
     eng_free(&es);
     return best;
+}
+
+static long long ssl_bulk_step(void *arg)
+{
+    SSL **pair = arg;
+    static uint8_t src[CHUNK], dst[CHUNK];
+    long long bytes = 0;
+    for (int k = 0; k < 64; k++) {
+        if (SSL_write(pair[0], src, CHUNK) != CHUNK)
+            die("libssl: write");
+        int got;
+        long long want = bytes + CHUNK;
+        while (bytes < want && (got = SSL_read(pair[1], dst, sizeof dst)) > 0)
+            bytes += got;
+        if (bytes < want)
+            die("libssl: read");
+    }
+    return bytes;
 }
 
 static double ssl_bulk(const setting *st)
 {
     ssl_side ls;
     ssl_setup(st, &ls);
-    SSL *s, *c = ssl_new_pair(&ls, &s);
-    for (int i = 0; i < 50 && !(SSL_is_init_finished(c) && SSL_is_init_finished(s)); i++) {
-        ssl_step(c, "libssl: client handshake");
-        ssl_step(s, "libssl: server handshake");
-    }
-    static uint8_t src[CHUNK], dst[CHUNK];
-    memset(src, 0x5a, sizeof src);
+    SSL *pair[2];
+    pair[0] = ssl_connect(&ls, false, &pair[1]);
     double best = 0;
-    for (int r = 0; r < rounds; r++) {
-        long long bytes = 0;
-        double t0 = cpu_now(), t;
-        do {
-            for (int k = 0; k < 64; k++) {
-                if (SSL_write(c, src, CHUNK) != CHUNK)
-                    die("libssl: write");
-                int got;
-                long long want = bytes + CHUNK;
-                while (bytes < want && (got = SSL_read(s, dst, sizeof dst)) > 0)
-                    bytes += got;
-                if (bytes < want)
-                    die("libssl: read");
-            }
-        } while ((t = cpu_now() - t0) < seconds_per_figure);
-        double rate = (double)bytes / t / 1e6;
-        if (rate > best)
-            best = rate;
-    }
-    SSL_free(c);
-    SSL_free(s);
+    for (int r = 0; r < rounds; r++)
+        best = max_of(best, rate_once(ssl_bulk_step, pair) / 1e6);
+    SSL_free(pair[0]);
+    SSL_free(pair[1]);
     ssl_free_side(&ls);
     return best;
 }
@@ -383,38 +411,42 @@ static double ssl_bulk(const setting *st)
 /* What `openssl speed -evp` times, for an AEAD: libcrypto sealing 16 KiB
  * blocks (nonce, data, tag), then opening them, one context each way. MB/s
  * counts each byte once, sealed and opened, as the engine's figure does. */
+typedef struct evp_pair {
+    EVP_CIPHER_CTX *enc, *dec;
+} evp_pair;
+
+static long long evp_aead_step(void *arg)
+{
+    evp_pair *ep = arg;
+    static uint8_t nonce[12], buf[CHUNK], tag[16];
+    int n = 0;
+    for (int k = 0; k < 64; k++) {
+        nonce[11]++;
+        if (!EVP_CipherInit_ex2(ep->enc, NULL, NULL, nonce, 1, NULL) ||
+            !EVP_CipherUpdate(ep->enc, buf, &n, buf, CHUNK) || !EVP_CipherFinal_ex(ep->enc, buf, &n) ||
+            !EVP_CIPHER_CTX_ctrl(ep->enc, EVP_CTRL_AEAD_GET_TAG, 16, tag) ||
+            !EVP_CipherInit_ex2(ep->dec, NULL, NULL, nonce, 0, NULL) ||
+            !EVP_CipherUpdate(ep->dec, buf, &n, buf, CHUNK) ||
+            !EVP_CIPHER_CTX_ctrl(ep->dec, EVP_CTRL_AEAD_SET_TAG, 16, tag) ||
+            EVP_CipherFinal_ex(ep->dec, buf, &n) != 1)
+            die("libcrypto: seal/open");
+    }
+    return 64LL * CHUNK;
+}
+
 static double evp_aead_bulk(const char *name)
 {
+    static const uint8_t key[32];
     EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, name, NULL);
-    EVP_CIPHER_CTX *enc = EVP_CIPHER_CTX_new(), *dec = EVP_CIPHER_CTX_new();
-    static uint8_t key[32], nonce[12], buf[CHUNK], tag[16];
-    int n = 0;
-    if (!cipher || !enc || !dec || !EVP_CipherInit_ex2(enc, cipher, key, NULL, 1, NULL) ||
-        !EVP_CipherInit_ex2(dec, cipher, key, NULL, 0, NULL))
+    evp_pair ep = {EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_new()};
+    if (!cipher || !ep.enc || !ep.dec || !EVP_CipherInit_ex2(ep.enc, cipher, key, NULL, 1, NULL) ||
+        !EVP_CipherInit_ex2(ep.dec, cipher, key, NULL, 0, NULL))
         die("libcrypto: cipher");
     double best = 0;
-    for (int r = 0; r < rounds; r++) {
-        long long bytes = 0;
-        double t0 = cpu_now(), t;
-        do {
-            for (int k = 0; k < 64; k++) {
-                nonce[11]++;
-                if (!EVP_CipherInit_ex2(enc, NULL, NULL, nonce, 1, NULL) ||
-                    !EVP_CipherUpdate(enc, buf, &n, buf, CHUNK) || !EVP_CipherFinal_ex(enc, buf, &n) ||
-                    !EVP_CIPHER_CTX_ctrl(enc, EVP_CTRL_AEAD_GET_TAG, 16, tag) ||
-                    !EVP_CipherInit_ex2(dec, NULL, NULL, nonce, 0, NULL) ||
-                    !EVP_CipherUpdate(dec, buf, &n, buf, CHUNK) ||
-                    !EVP_CIPHER_CTX_ctrl(dec, EVP_CTRL_AEAD_SET_TAG, 16, tag) ||
-                    EVP_CipherFinal_ex(dec, buf, &n) != 1)
-                    die("libcrypto: seal/open");
-                bytes += CHUNK;
-            }
-        } while ((t = cpu_now() - t0) < seconds_per_figure);
-        if (bytes / t / 1e6 > best)
-            best = (double)bytes / t / 1e6;
-    }
-    EVP_CIPHER_CTX_free(enc);
-    EVP_CIPHER_CTX_free(dec);
+    for (int r = 0; r < rounds; r++)
+        best = max_of(best, rate_once(evp_aead_step, &ep) / 1e6);
+    EVP_CIPHER_CTX_free(ep.enc);
+    EVP_CIPHER_CTX_free(ep.dec);
     EVP_CIPHER_free(cipher);
     return best;
 }
