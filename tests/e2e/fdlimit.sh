@@ -13,8 +13,9 @@
 #     epoll and eventfd, the spare fd that lets a connection be refused
 #     rather than left in the listen queue, and the one transient fd an
 #     upgrade needs above the 3 it keeps); the next one is refused in the log.
-#   soft 150, hard 300, all 300 used: the shim's fds fill the room above 150,
-#     then the top of the program's range as its highest free numbers, so
+#   soft 150, hard 300, all 300 used: floor((300 - FALL - 4) / 3) clients,
+#     FALL counting every fd the server holds, the shim's log above 150 and
+#     inherited ones included. The shim's fds fill the room above 150, then the top of the program's range as its highest free numbers, so
 #     the program's own numbers stay dense (highest accepted < F + clients +
 #     2); the next client is refused in the log.
 #   soft 200, hard higher: the program serves 200 - F clients, exactly what
@@ -36,7 +37,9 @@ T=$E2E_TMP
 HARD=$(ulimit -Hn)
 
 # pong_server PORT: "+PONG" to each "PING", connections kept; prints
-# "ready F SOFT" (fds below its soft limit, its limit as it sees it) and
+# "ready F SOFT ALL" (fds below its soft limit, its limit as it sees it, every
+# fd it holds: the shim's log and inherited fds may sit above the soft limit,
+# and they take room below the hard one) and
 # "accept: ERROR" when accept fails; "MAXFD" is answered with the highest fd
 # number accept ever returned and the connections it holds
 cat >"$T/pong_server.py" <<'PY'
@@ -54,7 +57,7 @@ maxfd = -1
 soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 fds = [int(f) for f in os.listdir("/proc/self/fd")]
 below = len([f for f in fds if f < soft]) - 1  # listdir's own fd is closed again
-print("ready %d %d" % (below, soft), flush=True)
+print("ready %d %d %d" % (below, soft, len(fds) - 1), flush=True)
 while True:
     for key, _ in sel.select(timeout=1):
         if key.data is None:
@@ -135,7 +138,8 @@ run_clients() {
     (ulimit -Sn "$HARD"; timeout 150 python3 "$T/clients.py" "$1" "$2" "$3" "$4" "$PKI/ca.pem") >"$5" 2>&1
 }
 
-# start_server NAME SOFT HARD SHIM(0|1): pong server under limits; sets PORT, SPID, F
+# start_server NAME SOFT HARD SHIM(0|1): pong server under limits; sets PORT,
+# SPID, F (its fds below the soft limit) and FALL (all its fds)
 start_server() {
     local name=$1 soft=$2 hard=$3 shim=$4
     PORT=$(free_port)
@@ -155,6 +159,7 @@ start_server() {
         sleep 0.1
     done
     SEEN_SOFT=$(awk '/^ready/ {print $3; exit}' "$T/$name.out")
+    FALL=$(awk '/^ready/ {print $4; exit}' "$T/$name.out")
     [ -n "$F" ]
 }
 
@@ -188,11 +193,11 @@ fi
 # three numbers a connection: redis's event loop never polled a client past
 # maxclients + 128, whose handshake hung). The next client is refused.
 if start_server hard300 150 300 1; then
-    want=$(((300 - F - 4) / 3))
+    want=$(((300 - FALL - 4) / 3))
     run_clients "$PORT" 400 1 10 "$T/hard300.clients"
     got=$(awk '/^served/ {print $2}' "$T/hard300.clients")
     read -r mfd held < <(awk '/^maxfd/ {print $2, $3}' "$T/hard300.clients")
-    what="at soft limit 150, hard 300, a TLS server serves floor((300 - $F - 4) / 3) = $want clients"
+    what="at soft limit 150, hard 300, a TLS server holding $FALL fds serves floor((300 - $FALL - 4) / 3) = $want clients"
     if grep -q HANG "$T/hard300.clients"; then
         fail "at soft limit 150, hard 300, the client past the hard limit is refused, not left hanging" "$(head -1 "$T/hard300.clients")"
     elif [ "$got" != "$want" ]; then
