@@ -37,7 +37,8 @@ static void take_spare(void)
         spare_fd = shim_fd_high(fd);
 }
 
-static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_len, int flags,
+static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_len,
+                            const struct sockaddr *local, socklen_t local_len, int flags,
                             const policy_rule *rule)
 {
     tls_engine *eng = shim_upgrade_engine(rule, NULL);
@@ -49,6 +50,8 @@ static int upgrade_accepted(int fd, const struct sockaddr *peer, socklen_t peer_
         .rule = rule,
         .peer = peer,
         .peer_len = peer_len,
+        .local = local,
+        .local_len = local_len,
         .is_server = true,
         .nonblock = (flags & SOCK_NONBLOCK) != 0,
         .cloexec = (flags & SOCK_CLOEXEC) != 0,
@@ -168,7 +171,8 @@ static int do_accept(int lfd, struct sockaddr *addr, socklen_t *alen, int flags,
         errno = EMFILE;
         return -1;
     }
-    if (upgrade_accepted(fd, peer, sl, four ? flags : 0, rule) < 0) {
+    if (upgrade_accepted(fd, peer, sl, (const struct sockaddr *)&local, ll, four ? flags : 0,
+                         rule) < 0) {
         /* never hand out a plaintext connection that should have been TLS
          * (upgrade.c logged why); out of fds, the program is told so */
         int e = errno;

@@ -21,6 +21,9 @@
 
 SHIM_EXPORT int close(int fd)
 {
+    shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.close(fd);
     if (!shim_lock_program_fds(fd, -1))
         return -1;
     if (shim_fd_sock(fd))
@@ -92,6 +95,8 @@ SHIM_EXPORT void closefrom(int lowfd)
 SHIM_EXPORT int shutdown(int fd, int how)
 {
     shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.shutdown(fd, how);
     shim_lock();
     shim_sock *s = shim_fd_sock(fd);
     if (s && s->state == SOCK_PENDING) {

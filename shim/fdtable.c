@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,56 @@ typedef struct fd_entry {
 
 static fd_entry *table;
 static int table_cap;
+
+/* Marks: one byte an fd, nonzero while the table says anything about it
+ * (the shim's own, or an upgraded socket's). They let the calls a program
+ * makes on its ordinary fds (close, shutdown, getsockname, getsockopt...)
+ * pass through without the lock, which the helper holds while it works:
+ * nginx's close() of each file it served waited for it. Written under the
+ * lock, read without it. A program learns its own fd numbers through its
+ * own synchronisation, which orders the mark before its call; the one read
+ * that can miss a fresh mark is a close of a number the program never got,
+ * racing the shim's creation of it, which a program cannot do safely
+ * without the shim either. Grown copies keep the old arrays reachable
+ * (a reader may still hold one): at most as many bytes as the newest. */
+typedef struct fd_marks {
+    struct fd_marks *older;
+    int cap;
+    _Atomic unsigned char mark[];
+} fd_marks;
+static _Atomic(fd_marks *) marks;
+
+static void set_mark(int fd, const fd_entry *e)
+{
+    fd_marks *m = atomic_load_explicit(&marks, memory_order_relaxed);
+    if (m && fd >= 0 && fd < m->cap)
+        atomic_store_explicit(&m->mark[fd], (unsigned char)(e->own || e->sock),
+                              memory_order_relaxed);
+}
+
+/* Lock held: the marks cover cap fds (false on no memory). */
+static bool grow_marks(int cap)
+{
+    fd_marks *old = atomic_load_explicit(&marks, memory_order_relaxed);
+    fd_marks *m = calloc(1, sizeof *m + (size_t)cap);
+    if (!m)
+        return false;
+    m->older = old;
+    m->cap = cap;
+    for (int i = 0; old && i < old->cap; i++)
+        atomic_store_explicit(&m->mark[i],
+                              atomic_load_explicit(&old->mark[i], memory_order_relaxed),
+                              memory_order_relaxed);
+    atomic_store_explicit(&marks, m, memory_order_release);
+    return true;
+}
+
+bool shim_fd_untouched(int fd)
+{
+    fd_marks *m = atomic_load_explicit(&marks, memory_order_acquire);
+    return !m || fd < 0 || fd >= m->cap ||
+           atomic_load_explicit(&m->mark[fd], memory_order_relaxed) == 0;
+}
 
 /* Where the shim's fds go, and RLIMIT_NOFILE.
  *
@@ -225,6 +276,8 @@ static fd_entry *entry(int fd, bool grow)
         int ncap = table_cap ? table_cap : 256;
         while (ncap <= fd)
             ncap *= 2;
+        if (!grow_marks(ncap))
+            return NULL;
         fd_entry *n = realloc(table, (size_t)ncap * sizeof *n);
         if (!n)
             return NULL;
@@ -241,6 +294,7 @@ void shim_fd_own(int fd)
     if (e && !e->own) {
         e->own = true;
         own_count++;
+        set_mark(fd, e);
     }
 }
 
@@ -250,6 +304,7 @@ void shim_fd_disown(int fd)
     if (e && e->own) {
         e->own = false;
         own_count--;
+        set_mark(fd, e);
         region_shrink(fd);
     }
 }
@@ -286,6 +341,7 @@ void shim_fd_set_sock(int fd, shim_sock *s)
         s->refs++;
     shim_sock *old = e->sock;
     e->sock = s;
+    set_mark(fd, e);
     shim_sock_unref(old);
 }
 

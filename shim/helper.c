@@ -313,7 +313,12 @@ int shim_helper_add(const shim_conn_args *a)
     c->orig_sndbuf = a->orig_sndbuf;
     c->phase = a->connecting ? PHASE_TCP_CONNECTING : PHASE_HANDSHAKE;
     c->is_server = a->sock->is_server;
-    c->net_rd = c->app_rd = true; /* nothing known yet: one read finds out */
+    /* the network: nothing known yet, one read finds out. The program's end
+     * was made inside its accept() or connect(), so it holds nothing yet;
+     * a client's program usually writes at once, and reading then saves a
+     * round of the loop once the handshake is done. */
+    c->net_rd = true;
+    c->app_rd = !c->is_server;
     c->start_ms = helper_now_ms();
     if (shim_policy->handshake_timeout_ms > 0)
         c->deadline_ms = c->start_ms + (uint64_t)shim_policy->handshake_timeout_ms;
@@ -327,9 +332,13 @@ int shim_helper_add(const shim_conn_args *a)
     /* first pump from here: a client's ClientHello goes out at once when the
      * TCP connection is already up; otherwise this arms the fds */
     conn_pump(c, a->connecting ? 0 : EPOLLOUT);
-    uint64_t one = 1;
-    ssize_t w = write(H.evfd, &one, sizeof one);
-    (void)w;
+    /* the pump armed c's fds in the helper's epoll, which wakes it when they
+     * are ready; only work left over (H.again) needs a wake-up now */
+    if (H.again) {
+        uint64_t one = 1;
+        ssize_t w = write(H.evfd, &one, sizeof one);
+        (void)w;
+    }
     return 0;
 }
 

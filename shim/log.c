@@ -16,6 +16,9 @@ static int log_kind = LOG_TO_STDERR;
 static int log_fd = 2;
 static policy_log_level log_level = POLICY_LOG_INFO;
 static char log_path[4096];
+/* getpid() once per process, not per line (the helper logs each
+ * connection's end); reset in a forked child */
+static pid_t log_pid;
 
 void shim_log_init(const policy *p)
 {
@@ -70,7 +73,9 @@ void shim_log(policy_log_level lvl, const char *fmt, ...)
     }
     static const char *const names[] = {"error", "warning", "info", "debug"};
     char line[1200];
-    int n = snprintf(line, sizeof line, "tlsshim[%d]: %s: %s\n", (int)getpid(), names[lvl], msg);
+    if (log_pid == 0)
+        log_pid = getpid();
+    int n = snprintf(line, sizeof line, "tlsshim[%d]: %s: %s\n", (int)log_pid, names[lvl], msg);
     if (n < 0) {
         errno = saved;
         return;
@@ -86,5 +91,6 @@ void shim_log(policy_log_level lvl, const char *fmt, ...)
 
 void shim_log_child_reset(void)
 {
-    /* the log fd is shared with the parent (O_APPEND): nothing to do */
+    /* the log fd is shared with the parent (O_APPEND); the pid is the child's */
+    log_pid = 0;
 }

@@ -46,6 +46,8 @@ static int copy_addr(const struct sockaddr_storage *ss, socklen_t sl, struct soc
 SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
     shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.getpeername(fd, addr, len);
     shim_lock();
     shim_sock *s = shim_fd_sock(fd);
     if (!s) {
@@ -66,6 +68,8 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
     shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.getsockname(fd, addr, len);
     shim_lock();
     shim_sock *s = shim_fd_sock(fd);
     if (!s) {

@@ -80,6 +80,9 @@ typedef struct shim_sock {
 void shim_fd_own(int fd);          /* the fd is the shim's own (helper end, TCP, epoll...) */
 void shim_fd_disown(int fd);
 bool shim_fd_is_own(int fd);
+/* No lock needed: true when the shim has nothing to do with fd (neither its
+ * own nor an upgraded socket), so a call on it can go straight through. */
+bool shim_fd_untouched(int fd);
 shim_sock *shim_fd_sock(int fd);   /* the upgraded socket behind a program fd, or NULL */
 void shim_fd_set_sock(int fd, shim_sock *s); /* takes a reference; NULL clears (drops one) */
 int shim_fd_max(void);             /* one past the highest fd with an entry */
@@ -168,6 +171,8 @@ typedef struct shim_upgrade_req {
     const char *host;          /* for the log (may be NULL) */
     const struct sockaddr *peer;
     socklen_t peer_len;
+    const struct sockaddr *local; /* accept: the local address it looked up (else NULL) */
+    socklen_t local_len;
     bool is_server;            /* accept: connected for the program at once */
     bool connecting;           /* connect: the TCP connect is still in progress */
     bool hold_unwritable;      /* connect: the program's end is not writable until the handshake */

@@ -45,6 +45,8 @@ static int put_int(void *val, socklen_t *len, int v)
 SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.getsockopt(fd, level, name, val, len);
     shim_lock();
     shim_sock *s = shim_fd_sock(fd);
     if (!s || program_side(level, name)) {
@@ -78,6 +80,8 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_init();
+    if (shim_fd_untouched(fd))
+        return shim_real.setsockopt(fd, level, name, val, len);
     shim_lock();
     shim_sock *s = shim_fd_sock(fd);
     if (!s || program_side(level, name)) {
@@ -106,11 +110,20 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
  * accepted socket) move to the program's socketpair end. */
 void shim_copy_program_opts(int tcp_fd, int program_end)
 {
+    /* a fresh socketpair end has no timeouts and a low-water mark of 1:
+     * only values the program changed need a setsockopt */
     static const int names[] = {SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         unsigned char v[64];
+        unsigned char dflt[64] = {0};
         socklen_t l = sizeof v;
-        if (shim_real.getsockopt(tcp_fd, SOL_SOCKET, names[i], v, &l) == 0)
+        if (shim_real.getsockopt(tcp_fd, SOL_SOCKET, names[i], v, &l) < 0)
+            continue;
+        if (names[i] == SO_RCVLOWAT) {
+            int one = 1;
+            memcpy(dflt, &one, sizeof one);
+        }
+        if (memcmp(v, dflt, l) != 0)
             shim_real.setsockopt(program_end, SOL_SOCKET, names[i], v, l);
     }
 }

@@ -70,8 +70,13 @@ static shim_sock *new_sock(const shim_upgrade_req *r, int net)
     s->tcp_fd = net;
     s->peer_len = r->peer_len < sizeof s->peer ? r->peer_len : (socklen_t)sizeof s->peer;
     memcpy(&s->peer, r->peer, s->peer_len);
-    s->local_len = sizeof s->local;
-    shim_real.getsockname(net, (struct sockaddr *)&s->local, &s->local_len);
+    if (r->local && r->local_len <= sizeof s->local) {
+        s->local_len = r->local_len;
+        memcpy(&s->local, r->local, r->local_len);
+    } else {
+        s->local_len = sizeof s->local;
+        shim_real.getsockname(net, (struct sockaddr *)&s->local, &s->local_len);
+    }
     return s;
 }
 
@@ -131,13 +136,18 @@ shim_sock *shim_upgrade(const shim_upgrade_req *r)
     net = shim_fd_copy_high(r->fd);
     if (net < 0)
         goto fail;
-    int nfl = shim_real.fcntl(net, F_GETFL);
-    shim_real.fcntl(net, F_SETFL, (nfl < 0 ? 0 : nfl) | O_NONBLOCK);
+    /* net shares its file with r->fd: an accept4 with SOCK_NONBLOCK made it
+     * non-blocking already */
+    if (!(r->is_server && r->nonblock)) {
+        int nfl = shim_real.fcntl(net, F_GETFL);
+        shim_real.fcntl(net, F_SETFL, (nfl < 0 ? 0 : nfl) | O_NONBLOCK);
+    }
     if (!(s = new_sock(r, net)))
         goto fail;
 
     shim_copy_program_opts(net, sv[0]);
-    shim_real.fcntl(sv[0], F_SETFL, r->nonblock ? O_NONBLOCK : 0);
+    if (!r->nonblock) /* the socketpair was made non-blocking */
+        shim_real.fcntl(sv[0], F_SETFL, 0);
     if (shim_real.dup3(sv[0], r->fd, r->cloexec ? O_CLOEXEC : 0) < 0)
         goto fail;
     swapped = true;

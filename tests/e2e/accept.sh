@@ -166,4 +166,38 @@ else
     fail accepted_fd_facts "$(cat "$T/facts.out" 2>/dev/null) $(tail -2 "$T/acc.log" | tr '\n' ' ')"
 fi
 
+# The program's receive timeout, set on its listener and inherited by what it
+# accepts, holds on the upgraded fd: a blocking read with no data gives up
+# after the timeout (the shim copies timeouts that differ from a fresh
+# socket's to the program's end), rather than waiting for ever.
+TPORT=$(free_port)
+write_policy "$T/tmo.ini" "[global]" "log_level = info" "" "[svc]" "direction = accept" \
+    "match = 127.0.0.1:$TPORT" "certfile = $PKI/server.pem" "keyfile = $PKI/server.key"
+cat >"$T/tmo.py" <<'EOF'
+import os, socket, struct, sys, time
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 1, 0))
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+print("ready", flush=True)
+c, _ = ls.accept()
+t0 = time.monotonic()
+try:
+    r = "read %r" % os.read(c.fileno(), 100)   # blocking, no data: SO_RCVTIMEO ends it
+except BlockingIOError:
+    r = "timed out"
+with open(sys.argv[2], "w") as f:
+    f.write("%s after %.1f s\n" % (r, time.monotonic() - t0))
+EOF
+e2e_bg "$T/tmo.log" timeout 30 "$TLSSHIM" -c "$T/tmo.ini" python3 "$T/tmo.py" "$TPORT" "$T/tmo.out"
+for _ in $(seq 100); do grep -q ready "$T/tmo.log" && break; sleep 0.1; done
+(sleep 5) | timeout 10 openssl s_client -connect "127.0.0.1:$TPORT" -CAfile "$PKI/ca.pem" \
+    -quiet >/dev/null 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 60); do [ -s "$T/tmo.out" ] && break; sleep 0.1; done
+if grep -Eq "^timed out after (0\.9|1\.[0-4]) s" "$T/tmo.out" 2>/dev/null; then
+    pass accepted_fd_keeps_listener_rcvtimeo
+else
+    fail accepted_fd_keeps_listener_rcvtimeo "$(cat "$T/tmo.out" 2>/dev/null || echo "no result") $(tail -2 "$T/tmo.log" | tr '\n' ' ')"
+fi
+
 e2e_done
