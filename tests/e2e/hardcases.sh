@@ -96,7 +96,7 @@ write_policy "$T/p.ini" "[global]" "log_level = info" "handshake_timeout = 2000"
 
 # --- the program ----------------------------------------------------------------
 cat >"$T/cases.py" <<'EOF'
-import errno, hashlib, os, select, signal, socket, struct, sys, threading, time
+import errno, fcntl, hashlib, os, select, signal, socket, struct, sys, threading, time
 WWW, BAD, ECHO, SILENT, RST, TRUNC = (int(x) for x in sys.argv[1:7])
 CASE = sys.argv[7] if len(sys.argv) > 7 else None
 def res(name, ok, why=""):
@@ -255,6 +255,26 @@ def dup_keeps_connection():
     ok = s2.getpeername() == ("127.0.0.1", WWW)
     res("dup_keeps_connection", ok and http_ok(http(s2)), "peer %s" % (s2.getpeername(),))
 
+def dup3_and_fcntl_dupfd_keep_connection():
+    # each copy, made by dup3 (os.dup2 with inheritable=False), F_DUPFD or
+    # F_DUPFD_CLOEXEC, is the connection once the original is closed: its
+    # peer is the server (not the socketpair), its close-on-exec flag is the
+    # one asked for, and a request over it is answered
+    ways = (("dup3", lambda fd: os.dup2(fd, 250, inheritable=False), True),
+            ("F_DUPFD", lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD, 300), False),
+            ("F_DUPFD_CLOEXEC", lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 300), True))
+    bad = []
+    for name, copy, cloexec in ways:
+        s = socket.socket(); s.connect(("127.0.0.1", WWW))
+        n = copy(s.fileno()); s.close()
+        s2 = socket.socket(fileno=n)
+        peer = s2.getpeername()
+        ce = bool(fcntl.fcntl(n, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+        d = http(s2); s2.close()
+        if peer != ("127.0.0.1", WWW) or ce != cloexec or not http_ok(d):
+            bad.append("%s: fd %d peer %s cloexec %s reply %r" % (name, n, peer, ce, d[:30]))
+    res("dup3_and_fcntl_dupfd_keep_connection", not bad, "; ".join(bad))
+
 def close_everything_spares_shim():
     s = socket.socket(); s.connect(("127.0.0.1", WWW))
     fd = s.fileno()
@@ -371,7 +391,7 @@ for f in (nonblocking_connect, epoll_edge_triggered_connect, handshake_timeout, 
           no_sigpipe_from_helper,
           peer_truncates,
           nonblocking_connect_fails, blocking_connect_fails, names_and_options,
-          dup_keeps_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
+          dup_keeps_connection, dup3_and_fcntl_dupfd_keep_connection, close_everything_spares_shim, fork_child_uses_parent_helper,
           fork_with_threads, fork_exec_inherits, half_close_and_large_echo, parallel_threads, many_connections):
     try: f()
     except Exception as e: res(f.__name__, False, "exception %r" % e)
