@@ -67,6 +67,41 @@ static int ssl_option(tls_options *o, const char *a, const char *v, tls_error *e
 
 /* version, suite, reused, alpn, (server: sni), peer cert; one write, so
  * threads do not interleave lines */
+/* --packet 0|1|2|4|line and --packet-size N: 1 if a was one of them (into
+ * so), 0 if not; exits on a bad value */
+static int packet_option(tls_sockopts *so, const char *a, const char *v)
+{
+    if (!strcmp(a, "--packet-size")) {
+        so->packet_size = (size_t)num_arg(a, v, 1, 1L << 30);
+        return 1;
+    }
+    if (strcmp(a, "--packet") != 0)
+        return 0;
+    static const struct { const char *name; tls_packet p; } names[] = {
+        {"0", TLS_PACKET_RAW}, {"raw", TLS_PACKET_RAW}, {"1", TLS_PACKET_1},
+        {"2", TLS_PACKET_2},   {"4", TLS_PACKET_4},     {"line", TLS_PACKET_LINE}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!strcmp(v, names[i].name)) {
+            so->packet = names[i].p;
+            return 1;
+        }
+    }
+    fprintf(stderr, "%s: --packet: %s is not 0, 1, 2, 4 or line\n", prog, v);
+    exit(2);
+}
+
+/* the socket's framing as the command line asked (nothing asked: raw) */
+static int apply_packet(tls_socket *s, const tls_sockopts *so, tls_error *err)
+{
+    tls_sockopts cur;
+    if (tls_getopts(s, &cur) != TLS_OK)
+        return TLS_E_STATE;
+    cur.nodelay = cur.keepalive = -1;
+    cur.packet = so->packet;
+    cur.packet_size = so->packet_size;
+    return tls_setopts(s, &cur, err);
+}
+
 static void print_facts(tls_socket *s, bool server)
 {
     uint16_t version = 0;

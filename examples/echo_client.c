@@ -16,7 +16,11 @@
  * connections before the one that carries the data, each resuming the
  * session), --timeout MS (connect + handshake, default 10000), --renegotiate
  * (renegotiate once before the data; prints "renegotiation: done" or
- * "renegotiation: rejected", which is not fatal: the old session goes on). */
+ * "renegotiation: rejected", which is not fatal: the old session goes on),
+ * --packet 0|1|2|4|line and --packet-size N (gen_tcp's framing: each line of
+ * standard input, or each argument after `--`, is sent as one message
+ * (under line framing, with its newline); each whole reply is printed on a
+ * line of its own, and the client closes once every message has its reply). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -41,7 +45,7 @@ static void usage(void)
             "usage: %s HOST PORT [--verify verify_peer|verify_none] [--cacertfile F] [--certfile F]\n"
             "       [--keyfile F] [--password P] [--depth N] [--security-level N] [--versions LIST]\n"
             "       [--ciphers LIST] [--server-name NAME] [--alpn LIST] [--reconnect N] [--timeout MS]\n"
-            "       [--renegotiate]\n",
+            "       [--renegotiate] [--packet 0|1|2|4|line] [--packet-size N] [-- MESSAGE...]\n",
             prog);
     exit(2);
 }
@@ -116,6 +120,70 @@ static int echo(tls_socket *s)
     }
 }
 
+/* Framed: sends each message, then prints each reply whole, one a line. */
+static int echo_framed(tls_socket *s, const tls_sockopts *so, char **msgs, int n_msgs)
+{
+    tls_error err;
+    if (apply_packet(s, so, &err) != TLS_OK)
+        return fail("--packet", &err);
+    char *line = NULL;
+    size_t line_cap = 0;
+    int sent = 0;
+    for (int i = 0;; i++) {
+        const char *m;
+        size_t len;
+        if (msgs) {
+            if (i >= n_msgs)
+                break;
+            m = msgs[i];
+            len = strlen(m);
+        } else {
+            ssize_t r = getline(&line, &line_cap, stdin);
+            if (r < 0)
+                break;
+            m = line;
+            len = (size_t)r;
+            if (len && line[len - 1] == '\n')
+                len--;
+        }
+        if (so->packet == TLS_PACKET_LINE) {
+            /* the newline ends the message: send it with it */
+            char *t = malloc(len + 1);
+            if (!t) {
+                free(line);
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return 1;
+            }
+            memcpy(t, m, len);
+            t[len] = '\n';
+            int rc = tls_send(s, t, len + 1, &err);
+            free(t);
+            if (rc != TLS_OK) {
+                free(line);
+                return fail("sending", &err);
+            }
+        } else if (tls_send(s, m, len, &err) != TLS_OK) {
+            free(line);
+            return fail("sending", &err);
+        }
+        sent++;
+    }
+    free(line);
+    static uint8_t buf[1 << 20];
+    for (int i = 0; i < sent; i++) {
+        ssize_t n = tls_recv(s, buf, sizeof buf, 0, 10000, &err);
+        if (n < 0)
+            return fail("receiving", &err);
+        size_t len = (size_t)n;
+        if (so->packet == TLS_PACKET_LINE && len && buf[len - 1] == '\n')
+            len--;
+        fwrite(buf, 1, len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -127,15 +195,25 @@ int main(int argc, char **argv)
     int reconnect = 0, timeout = 10000;
     bool renegotiate = false;
     tls_error err;
+    tls_sockopts framing = {0};
+    char **msgs = NULL;
+    int n_msgs = 0;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--renegotiate")) {
             renegotiate = true;
             continue;
         }
+        if (!strcmp(a, "--")) {
+            msgs = argv + i + 1;
+            n_msgs = argc - i - 1;
+            break;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
+        if (packet_option(&framing, a, v))
+            continue;
         int known = ssl_option(&o, a, v, &err);
         if (known < 0)
             return fail(a, &err);
@@ -180,7 +258,8 @@ int main(int argc, char **argv)
             }
         }
         if (i == reconnect) {
-            rc = echo(s);
+            bool framed = framing.packet != TLS_PACKET_KEEP && framing.packet != TLS_PACKET_RAW;
+            rc = framed ? echo_framed(s, &framing, msgs, n_msgs) : echo(s);
         } else {
             /* TLS 1.3 sends its session tickets after the handshake: give them
              * a moment to arrive, or the next connection has nothing to resume */

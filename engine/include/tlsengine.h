@@ -61,6 +61,7 @@ enum {
     TLS_E_WOULDBLOCK = -11,   /* sans-I/O: needs more input or output room */
     TLS_E_STATE = -12,        /* call not valid in this state */
     TLS_E_INTERNAL = -13,
+    TLS_E_MSGSIZE = -14,      /* {error, emsgsize}: a framed message over packet_size or its prefix */
 };
 
 /* The Erlang/OTP ssl module's bad_cert reasons, plus hostname_check_failed. */

@@ -99,11 +99,37 @@ typedef void (*tls_owner_fn)(tls_socket *s, tls_msg_kind kind, const uint8_t *da
 #define TLS_ACTIVE_FALSE 0
 #define TLS_ACTIVE_TRUE (-1)
 #define TLS_ACTIVE_ONCE (-2)
-/* socket options: active (false|true|once|N), and the fd's own ones */
+/* {packet, PacketType} as gen_tcp means it. RAW: bytes as they come
+ * (tls_recv's length applies). 1, 2, 4: each message carries a big-endian
+ * length prefix of that many bytes; tls_send adds it, tls_recv and active
+ * mode give one whole message (without the prefix) per call or event. LINE:
+ * a message is a line, its newline included; tls_send sends bytes as given.
+ * A message over packet_size is {error, emsgsize} (TLS_E_MSGSIZE, the sizes
+ * in the detail); its bytes are dropped as they arrive, and the messages
+ * after it come whole. tls_setopts may change packet at any time: bytes
+ * already received are framed by the new setting.
+ * The module's `mode` (list|binary) and `header` have no field: in C a
+ * message is bytes in a buffer. */
+typedef enum {
+    TLS_PACKET_KEEP = 0,   /* tls_setopts: leave as it is */
+    TLS_PACKET_RAW,        /* {packet, 0}: the default */
+    TLS_PACKET_1,
+    TLS_PACKET_2,
+    TLS_PACKET_4,
+    TLS_PACKET_LINE,
+} tls_packet;
+/* packet_size when none is set: the module's 0 means "no limit", but a
+ * peer's 4-byte prefix could then make us buffer 4 GiB */
+#define TLS_PACKET_SIZE_DEFAULT (64u * 1024 * 1024)
+/* socket options: active (false|true|once|N), framing, and the fd's own ones.
+ * The fields after keepalive leave the setting as it is when 0, so
+ * {active, nodelay, keepalive} initialisers keep their meaning. */
 typedef struct tls_sockopts {
     int active;            /* TLS_ACTIVE_* or N > 0 */
     int nodelay;           /* -1 = leave */
     int keepalive;         /* -1 = leave */
+    tls_packet packet;     /* TLS_PACKET_KEEP = leave */
+    size_t packet_size;    /* the largest message accepted; 0 = leave */
 } tls_sockopts;
 TLS_API int tls_controlling_process(tls_socket *s, tls_owner_fn owner, void *arg);
 TLS_API int tls_getopts(tls_socket *s, tls_sockopts *out);

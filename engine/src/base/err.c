@@ -141,6 +141,7 @@ const char *tls_format_error(const tls_error *e, char *buf, size_t len)
         break;
     case TLS_E_RENEG_REJECTED: snprintf(buf, len, "renegotiation_rejected"); break;
     case TLS_E_WOULDBLOCK: snprintf(buf, len, "operation would block"); break;
+    case TLS_E_MSGSIZE: snprintf(buf, len, "message too large (emsgsize)%s%s", d ? ": " : "", d ? d : ""); break;
     case TLS_E_STATE: snprintf(buf, len, "not valid in this state%s%s", d ? ": " : "", d ? d : ""); break;
     default: snprintf(buf, len, "internal error%s%s", d ? ": " : "", d ? d : ""); break;
     }

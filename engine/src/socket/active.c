@@ -80,8 +80,10 @@ static bool wants_watch(tls_socket *s)
 /* Work that no fd event will announce: bytes already read, or the end. */
 static bool has_buffered(tls_socket *s)
 {
-    return s->a_len > s->a_off || (tls_engine_status(s->eng) & TLS_ST_CAN_READ) || s->r_off < s->r_len ||
-           tls_sock_input_done(s);
+    /* framed: a part of a message is no work, the rest comes with an event */
+    bool app = s->packet == TLS_PACKET_RAW ? s->a_len > s->a_off : tls_packet_ready(s);
+    return app || (tls_engine_status(s->eng) & TLS_ST_CAN_READ) || s->r_off < s->r_len ||
+           tls_sock_input_over(s);
 }
 
 static void count_message(tls_socket *s)
@@ -102,6 +104,35 @@ static void service(tls_socket *s)
     tls_owner_fn owner = s->owner;
     void *arg = s->owner_arg;
     while (wants_watch(s) && n < MAX_MSGS_PER_TURN) {
+        if (s->packet != TLS_PACKET_RAW) {
+            /* one event a whole message; a part waits for the rest */
+            size_t hdr = 0, body = 0, need = 0;
+            tls_error why;
+            tls_err_clear(&why);
+            int rc = tls_packet_peek(s, &hdr, &body, &need, &why);
+            if (rc == TLS_E_WOULDBLOCK) {
+                size_t before = s->a_len - s->a_off;
+                (void)tls_sock_pump(s, !s->rd_shut, true);
+                if (s->a_len - s->a_off > before)
+                    continue;
+                if (!tls_sock_input_over(s))
+                    break;
+                if (s->a_len > s->a_off) /* the end cut a message short: it is lost */
+                    tls_packet_consume(s, s->a_len - s->a_off);
+            } else if (rc == TLS_E_MSGSIZE) {
+                m[n++] = (msg){TLS_MSG_ERROR, NULL, 0, why};
+                continue;
+            } else {
+                uint8_t *d = malloc(body ? body : 1);
+                if (!d)
+                    break; /* try again on the next turn */
+                memcpy(d, s->app + s->a_off + hdr, body);
+                tls_packet_consume(s, hdr + body);
+                m[n++] = (msg){TLS_MSG_DATA, d, body, {0}};
+                count_message(s);
+                continue;
+            }
+        }
         if (s->a_len == s->a_off)
             (void)tls_sock_pump(s, !s->rd_shut, true);
         size_t avail = s->a_len - s->a_off;
@@ -288,6 +319,8 @@ int tls_getopts(tls_socket *s, tls_sockopts *out)
         return TLS_E_BADARG;
     pthread_mutex_lock(&s->lock);
     out->active = s->active;
+    out->packet = s->packet;
+    out->packet_size = s->packet_size;
     out->nodelay = get_flag(s, IPPROTO_TCP, TCP_NODELAY, s->nodelay);
     out->keepalive = get_flag(s, SOL_SOCKET, SO_KEEPALIVE, s->keepalive);
     pthread_mutex_unlock(&s->lock);
@@ -305,6 +338,10 @@ int tls_setopts(tls_socket *s, const tls_sockopts *in, tls_error *err)
                            in->active);
     if (in->nodelay < -1 || in->nodelay > 1 || in->keepalive < -1 || in->keepalive > 1)
         return tls_err_set(err, TLS_E_BADARG, -1, "tls_setopts: nodelay and keepalive are -1 (leave), 0 or 1");
+    if ((int)in->packet < TLS_PACKET_KEEP || (int)in->packet > TLS_PACKET_LINE)
+        return tls_err_set(err, TLS_E_BADARG, -1,
+                           "tls_setopts: packet must be TLS_PACKET_KEEP, _RAW, _1, _2, _4 or _LINE, not %d",
+                           (int)in->packet);
     if (in->active != TLS_ACTIVE_FALSE && helper_ready() != 0) {
         errno = helper_errno;
         return tls_err_set(err, TLS_E_SYSCALL, -1, "starting the active-mode helper thread");
@@ -315,6 +352,14 @@ int tls_setopts(tls_socket *s, const tls_sockopts *in, tls_error *err)
         rc = tls_err_set(err, TLS_E_CLOSED, -1, "tls_setopts: the socket is closed");
         goto out;
     }
+    if (in->packet != TLS_PACKET_KEEP && in->packet != s->packet) {
+        /* what a too-big message left belongs to the old framing */
+        s->packet = in->packet;
+        s->skip_left = 0;
+        s->skip_line = false;
+    }
+    if (in->packet_size)
+        s->packet_size = in->packet_size;
     if (in->nodelay >= 0) {
         rc = tls_sock_apply_opt(s, IPPROTO_TCP, TCP_NODELAY, in->nodelay, "TCP_NODELAY", err);
         if (rc != TLS_OK)

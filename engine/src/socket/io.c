@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,6 +58,25 @@ int tls_send(tls_socket *s, const void *data, size_t len, tls_error *err)
         return rc;
     const uint8_t *p = data;
     size_t off = 0;
+    /* {packet, N}: the prefix and the message go out as one piece, so that
+     * a small message is one record */
+    uint8_t prefix[4];
+    size_t plen = 0;
+    uint8_t *framed = NULL;
+    rc = tls_packet_prefix(s, len, prefix, &plen, err);
+    if (rc != TLS_OK)
+        goto out;
+    if (plen) {
+        if (!(framed = malloc(plen + len))) {
+            rc = tls_err_set(err, TLS_E_NOMEM, -1, "tls_send: framing %zu bytes", len);
+            goto out;
+        }
+        memcpy(framed, prefix, plen);
+        if (len)
+            memcpy(framed + plen, data, len);
+        p = framed;
+        len += plen;
+    }
     if (s->wr_shut) {
         rc = tls_err_set(err, TLS_E_CLOSED, -1, "tls_send after shutdown(write)");
         goto out;
@@ -86,8 +106,40 @@ int tls_send(tls_socket *s, const void *data, size_t len, tls_error *err)
     }
     rc = tls_sock_drive(s, TLS_SOCK_UNTIL_FLUSHED, 0, -1, err);
 out:
+    if (framed) {
+        OPENSSL_cleanse(framed, len);
+        free(framed);
+    }
     leave(s);
     return rc;
+}
+
+/* tls_recv under {packet, 1|2|4|line}: one whole message, lock held */
+static ssize_t recv_message(tls_socket *s, void *buf, size_t cap, int timeout_ms, tls_error *err)
+{
+    int64_t deadline = tls_sock_deadline(timeout_ms);
+    for (;;) {
+        size_t hdr = 0, body = 0, need = 0;
+        int rc = tls_packet_peek(s, &hdr, &body, &need, err);
+        if (rc == TLS_OK) {
+            if (body > cap)
+                return tls_err_set(err, TLS_E_BADARG, -1,
+                                   "tls_recv: a message of %zu bytes does not fit the buffer of %zu "
+                                   "(it stays for the next call)", body, cap);
+            memcpy(buf, s->app + s->a_off + hdr, body);
+            tls_packet_consume(s, hdr + body);
+            return (ssize_t)body;
+        }
+        if (rc != TLS_E_WOULDBLOCK)
+            return rc;
+        rc = tls_sock_drive(s, TLS_SOCK_UNTIL_PLAINTEXT, need, deadline, err);
+        if (rc != TLS_OK) {
+            /* as in raw mode: a timeout keeps the part that came, the end loses it */
+            if (rc != TLS_E_TIMEOUT && s->a_len > s->a_off)
+                tls_packet_consume(s, s->a_len - s->a_off);
+            return rc;
+        }
+    }
 }
 
 ssize_t tls_recv(tls_socket *s, void *buf, size_t cap, size_t length, int timeout_ms, tls_error *err)
@@ -104,6 +156,12 @@ ssize_t tls_recv(tls_socket *s, void *buf, size_t cap, size_t length, int timeou
     ssize_t ret;
     if (s->active != TLS_ACTIVE_FALSE) {
         ret = tls_err_set(err, TLS_E_STATE, -1, "tls_recv on a socket in active mode");
+        goto out;
+    }
+    if (s->packet != TLS_PACKET_RAW) {
+        ret = length ? tls_err_set(err, TLS_E_BADARG, -1,
+                                   "tls_recv: length must be 0 under packet framing (it is %zu)", length)
+                     : recv_message(s, buf, cap, timeout_ms, err);
         goto out;
     }
     size_t need = length ? length : 1;

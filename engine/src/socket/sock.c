@@ -108,6 +108,8 @@ tls_socket *tls_sock_new(int fd, const tls_transport *tr, bool stream)
     s->ctx = (void *)(intptr_t)fd;
     s->active = TLS_ACTIVE_FALSE;
     s->nodelay = s->keepalive = -1;
+    s->packet = TLS_PACKET_RAW;
+    s->packet_size = TLS_PACKET_SIZE_DEFAULT;
     s->saved_fl = fcntl(fd, F_GETFL);
     if (s->saved_fl >= 0 && !(s->saved_fl & O_NONBLOCK))
         (void)fcntl(fd, F_SETFL, s->saved_fl | O_NONBLOCK);
@@ -174,9 +176,14 @@ static bool input_ended(tls_socket *s)
 
 bool tls_sock_input_done(tls_socket *s)
 {
+    return s->a_len == s->a_off && tls_sock_input_over(s);
+}
+
+bool tls_sock_input_over(tls_socket *s)
+{
     if (!s->eng)
         return true;
-    if (s->a_len > s->a_off || (tls_engine_status(s->eng) & TLS_ST_CAN_READ))
+    if (tls_engine_status(s->eng) & TLS_ST_CAN_READ)
         return false;
     if (s->closed || s->rd_shut || (tls_engine_status(s->eng) & (TLS_ST_FAILED | TLS_ST_PEER_CLOSED)))
         return true;

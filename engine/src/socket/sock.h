@@ -52,6 +52,12 @@ struct tls_socket {
     void *owner_arg;
     bool closed_delivered;     /* ssl_closed (or ssl_error) went out: nothing more */
     int nodelay, keepalive;    /* last values set, -1 = never set */
+    /* framing (packet.c): the setting, and what is left of a message that
+     * was over packet_size (its bytes are dropped as they arrive) */
+    tls_packet packet;
+    size_t packet_size;
+    size_t skip_left;          /* bytes of a prefixed message still to drop */
+    bool skip_line;            /* drop up to and with the next newline */
     /* guarded by the registry lock */
     bool registered;
     uint32_t reg_events;
@@ -86,6 +92,8 @@ short tls_sock_pump(tls_socket *s, bool want_in, bool pull);
 bool tls_sock_engine_failed(tls_socket *s);
 /* No more plaintext can arrive (close_notify, EOF, failure, shutdown read). */
 bool tls_sock_input_done(tls_socket *s);
+/* No more plaintext can come from the engine (app[] may still hold some). */
+bool tls_sock_input_over(tls_socket *s);
 
 /* What tls_sock_drive runs the engine for. The first three read the
  * transport (and collect plaintext into app[]); the last two only write. */
@@ -115,6 +123,20 @@ int tls_sock_end_error(tls_socket *s, tls_error *err);
 int tls_sock_write_error(tls_socket *s, tls_error *err);
 /* code, with errno e in err->sys_errno and the sentence fmt % arg. */
 int tls_sock_errno_error(tls_error *err, int code, int e, const char *fmt, const char *arg);
+
+/* ---- packet.c: framing of app[] (lock held; not for TLS_PACKET_RAW) ---- */
+/* First drops what a too-big message left. Then TLS_OK: a whole message is
+ * at app[a_off]: *hdr prefix bytes, then *body bytes (take them with
+ * tls_packet_consume(s, *hdr + *body)); TLS_E_WOULDBLOCK: app[] must hold
+ * *need bytes first; TLS_E_MSGSIZE (err says the sizes): the message is
+ * over packet_size, and its bytes will be dropped. */
+int tls_packet_peek(tls_socket *s, size_t *hdr, size_t *body, size_t *need, tls_error *err);
+void tls_packet_consume(tls_socket *s, size_t n);
+/* tls_packet_peek would not say "wait" (changes nothing). */
+bool tls_packet_ready(tls_socket *s);
+/* tls_send's prefix for len bytes (0, 1, 2 or 4 bytes written to out[4]),
+ * or TLS_E_MSGSIZE when len does not fit it. */
+int tls_packet_prefix(const tls_socket *s, size_t len, uint8_t out[4], size_t *out_len, tls_error *err);
 
 /* ---- config_cache.c ---- */
 /* A config for these options: a cached one (new reference) or a new one. */
