@@ -39,8 +39,16 @@ struct tls_transport {
     ssize_t (*send)(void *ctx, const void *buf, size_t len);
     ssize_t (*recv)(void *ctx, void *buf, size_t len);
     int (*close)(void *ctx);
-    int (*fd)(void *ctx); /* a pollable fd, for timeouts */
+    int (*fd)(void *ctx); /* a pollable fd, for timeouts (NULL or -1: none) */
     int (*shutdown)(void *ctx, int how);
+    /* Optional, for a transport without an fd: blocks until recv may have
+     * bytes (events POLLIN) or send may take some (POLLOUT), or timeout_ms
+     * passes (-1: no limit). Returns > 0 (ready, or worth another try), 0 on
+     * timeout, -1 with errno. Without it the socket polls fd(). */
+    int (*wait)(void *ctx, short events, int timeout_ms);
+    /* Optional: how errors name the far end when there is no fd to ask
+     * (e.g. "the in-memory pipe"); NULL: "the transport". */
+    const char *name;
 };
 /* the default: TCP over an fd (ctx is the fd cast to intptr_t) */
 TLS_API const tls_transport *tls_transport_tcp(void);
@@ -68,6 +76,20 @@ TLS_API int tls_ssl_accept(tls_socket *s, int timeout_ms, tls_error *err);
 /* ssl_accept(Socket, SslOptions, Timeout): upgrade an accepted fd. */
 TLS_API int tls_ssl_accept_fd(int fd, const tls_options *o, int timeout_ms, tls_socket **out,
                               tls_error *err);
+
+/* connect and ssl_accept over any reliable transport, as the module allows
+ * ("any reliable transport protocol that has an equivalent API to
+ * gen_tcp's"): tr's calls get ctx, which need not be an fd (a user-space
+ * pipe, a TLS connection carrying another, a test harness). send and recv
+ * must not block (-1 with EAGAIN); the blocking calls wait in tr->wait (or
+ * poll tr->fd). o->transport is ignored. On success the socket owns ctx
+ * (tls_close calls tr->close); on failure the caller keeps it. Active mode
+ * needs an fd to watch and is refused without one; addresses are
+ * TLS_E_STATE there. */
+TLS_API int tls_connect_transport(const tls_transport *tr, void *ctx, const tls_options *o,
+                                  int timeout_ms, tls_socket **out, tls_error *err);
+TLS_API int tls_ssl_accept_transport(const tls_transport *tr, void *ctx, const tls_options *o,
+                                     int timeout_ms, tls_socket **out, tls_error *err);
 
 TLS_API int tls_send(tls_socket *s, const void *data, size_t len, tls_error *err);
 /* recv(Socket, Length, Timeout): length 0 returns what is available (at most cap

@@ -16,6 +16,12 @@ int tls_ssl_accept_fd(int fd, const tls_options *o, int timeout_ms, tls_socket *
     return tls_sock_upgrade_fd(fd, o, true, timeout_ms, out, err);
 }
 
+int tls_ssl_accept_transport(const tls_transport *tr, void *ctx, const tls_options *o, int timeout_ms,
+                             tls_socket **out, tls_error *err)
+{
+    return tls_sock_upgrade_ctx(tr, ctx, o, true, timeout_ms, out, err);
+}
+
 static int listen_socket(int family, int port, int *fd_out, int *err_out)
 {
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

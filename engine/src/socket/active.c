@@ -352,6 +352,13 @@ int tls_setopts(tls_socket *s, const tls_sockopts *in, tls_error *err)
         rc = tls_err_set(err, TLS_E_CLOSED, -1, "tls_setopts: the socket is closed");
         goto out;
     }
+    if (in->active != TLS_ACTIVE_FALSE && s->fd < 0) {
+        /* the helper thread waits for events in one epoll over fds */
+        rc = tls_err_set(err, TLS_E_BADARG, -1,
+                         "tls_setopts: active mode needs a transport with an fd to watch (%s has none)",
+                         s->peer);
+        goto out;
+    }
     if (in->packet != TLS_PACKET_KEEP && in->packet != s->packet) {
         /* what a too-big message left belongs to the old framing */
         s->packet = in->packet;

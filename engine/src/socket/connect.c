@@ -15,6 +15,12 @@ int tls_connect_fd(int fd, const tls_options *o, int timeout_ms, tls_socket **ou
     return tls_sock_upgrade_fd(fd, o, false, timeout_ms, out, err);
 }
 
+int tls_connect_transport(const tls_transport *tr, void *ctx, const tls_options *o, int timeout_ms,
+                          tls_socket **out, tls_error *err)
+{
+    return tls_sock_upgrade_ctx(tr, ctx, o, false, timeout_ms, out, err);
+}
+
 /* A non-blocking connect to one address, bounded by deadline. */
 static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out, int *err_out)
 {

@@ -311,12 +311,13 @@ static int sock_addr(tls_socket *s, struct sockaddr_storage *addr, socklen_t *le
     if (!s || !addr || !len)
         return TLS_E_BADARG;
     pthread_mutex_lock(&s->lock);
-    int fd = s->closed ? -1 : s->fd;
+    bool closed = s->closed;
+    int fd = closed ? -1 : s->fd;
     socklen_t l = sizeof *addr;
     int r = fd < 0 ? -1 : peer ? getpeername(fd, (struct sockaddr *)addr, &l) : getsockname(fd, (struct sockaddr *)addr, &l);
     pthread_mutex_unlock(&s->lock);
     if (fd < 0)
-        return TLS_E_CLOSED;
+        return closed ? TLS_E_CLOSED : TLS_E_STATE; /* a transport without an fd has no address */
     if (r < 0)
         return TLS_E_SYSCALL;
     tls_sock_unmap_v4(addr, &l);

@@ -83,6 +83,8 @@ static void note_peer(tls_socket *s)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    if (s->fd < 0)
+        return; /* tls_sock_new_ctx names it */
     if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
         tls_sock_unmap_v4(&ss, &len);
         tls_sock_format_addr((struct sockaddr *)&ss, len, s->peer, sizeof s->peer);
@@ -117,6 +119,16 @@ tls_socket *tls_sock_new(int fd, const tls_transport *tr, bool stream)
     return s;
 }
 
+tls_socket *tls_sock_new_ctx(const tls_transport *tr, void *ctx)
+{
+    tls_socket *s = tls_sock_new(-1, tr, true);
+    if (!s)
+        return NULL;
+    s->ctx = ctx;
+    snprintf(s->peer, sizeof s->peer, "%s", tr->name ? tr->name : "the transport");
+    return s;
+}
+
 static void sock_free(tls_socket *s)
 {
     tls_engine_free(s->eng);
@@ -140,7 +152,7 @@ void tls_sock_unref(tls_socket *s)
 
 void tls_sock_release_fd(tls_socket *s)
 {
-    if (s->saved_fl >= 0)
+    if (s->fd >= 0 && s->saved_fl >= 0)
         (void)fcntl(s->fd, F_SETFL, s->saved_fl);
     s->closed = true;
     s->fd = -1;
@@ -151,8 +163,10 @@ int tls_sock_poll_fd(tls_socket *s) { return s->tr->fd ? s->tr->fd(s->ctx) : s->
 
 int tls_sock_apply_opt(tls_socket *s, int level, int name, int value, const char *what, tls_error *err)
 {
-    if (s->fd < 0)
+    if (s->closed)
         return tls_err_set(err, TLS_E_CLOSED, -1, "setting %s: the socket is closed", what);
+    if (s->fd < 0)
+        return TLS_OK; /* a transport without an fd: TCP's options mean nothing there */
     if (setsockopt(s->fd, level, name, &value, sizeof value) < 0) {
         /* a custom transport over a non-TCP fd: the option means nothing there */
         if (errno == ENOTSOCK || errno == EOPNOTSUPP || (errno == EINVAL && level == IPPROTO_TCP) ||
@@ -371,6 +385,22 @@ static int sock_wait(tls_socket *s, short events, int64_t deadline, tls_error *e
         int ms = tls_sock_remaining_ms(deadline);
         if (ms == 0)
             return tls_err_set(err, TLS_E_TIMEOUT, -1, "waiting for %s", s->peer);
+        if (s->tr->wait) {
+            /* the transport's own wait: it need not be an fd */
+            const tls_transport *tr = s->tr;
+            void *ctx = s->ctx;
+            pthread_mutex_unlock(&s->lock);
+            int r = tr->wait(ctx, events, ms);
+            int e = errno;
+            pthread_mutex_lock(&s->lock);
+            if (s->closed)
+                return tls_err_set(err, TLS_E_CLOSED, -1, "the socket was closed while waiting");
+            if (r > 0)
+                return TLS_OK;
+            if (r < 0 && e != EINTR)
+                return tls_sock_errno_error(err, TLS_E_SYSCALL, e, "waiting for %s", s->peer);
+            continue;
+        }
         if (fd < 0 && (ms < 0 || ms > 10))
             ms = 10; /* a transport without an fd: poll it every 10 ms */
         struct pollfd p = {fd, events, 0};
@@ -458,6 +488,9 @@ int tls_sock_handshake(tls_socket *s, const tls_options *o, bool server, const c
     return rc;
 }
 
+static int upgrade(tls_socket *s, const tls_options *o, bool server, int timeout_ms, tls_socket **out,
+                   tls_error *err);
+
 int tls_sock_upgrade_fd(int fd, const tls_options *o, bool server, int timeout_ms, tls_socket **out,
                         tls_error *err)
 {
@@ -472,6 +505,36 @@ int tls_sock_upgrade_fd(int fd, const tls_options *o, bool server, int timeout_m
     tls_socket *s = tls_sock_new(fd, o->transport, true);
     if (!s)
         return tls_err_set(err, TLS_E_NOMEM, -1, "socket object");
+    return upgrade(s, o, server, timeout_ms, out, err);
+}
+
+int tls_sock_upgrade_ctx(const tls_transport *tr, void *ctx, const tls_options *o, bool server,
+                         int timeout_ms, tls_socket **out, tls_error *err)
+{
+    tls_err_clear(err);
+    const char *fn = server ? "tls_ssl_accept_transport" : "tls_connect_transport";
+    if (out)
+        *out = NULL;
+    if (!tr || !tr->send || !tr->recv || !tr->close || !o || !out)
+        return tls_err_set(err, TLS_E_BADARG, -1,
+                           "%s: needs a transport with send, recv and close, options and a result pointer",
+                           fn);
+    if (!tr->wait && !tr->fd)
+        return tls_err_set(err, TLS_E_BADARG, -1,
+                           "%s: the transport has neither wait nor fd: nothing to wait on", fn);
+    if (tls_start() != TLS_OK)
+        return tls_err_set(err, TLS_E_INTERNAL, -1, "libcrypto's algorithms could not be loaded");
+    tls_socket *s = tls_sock_new_ctx(tr, ctx);
+    if (!s)
+        return tls_err_set(err, TLS_E_NOMEM, -1, "socket object");
+    return upgrade(s, o, server, timeout_ms, out, err);
+}
+
+/* The handshake on a new socket; on failure the socket goes and its fd or
+ * ctx stays the caller's. */
+static int upgrade(tls_socket *s, const tls_options *o, bool server, int timeout_ms, tls_socket **out,
+                   tls_error *err)
+{
     pthread_mutex_lock(&s->lock);
     int rc = tls_sock_handshake(s, o, server, NULL, tls_sock_deadline(timeout_ms), err);
     pthread_mutex_unlock(&s->lock);

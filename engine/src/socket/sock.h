@@ -67,6 +67,8 @@ struct tls_socket {
 /* A socket object over fd with one reference; sets O_NONBLOCK (remembering
  * the old flags). tr NULL: TCP. stream: it will carry TLS (not a listener). */
 tls_socket *tls_sock_new(int fd, const tls_transport *tr, bool stream);
+/* A socket over a transport whose ctx is not an fd (s->fd is -1). */
+tls_socket *tls_sock_new_ctx(const tls_transport *tr, void *ctx);
 void tls_sock_ref(tls_socket *s);
 void tls_sock_unref(tls_socket *s);
 /* A failed upgrade: the caller keeps its fd, in its original blocking mode. */
@@ -115,6 +117,8 @@ int tls_sock_handshake(tls_socket *s, const tls_options *o, bool server, const c
 /* tls_connect_fd and tls_ssl_accept_fd: a socket over fd, then the handshake. */
 int tls_sock_upgrade_fd(int fd, const tls_options *o, bool server, int timeout_ms, tls_socket **out,
                         tls_error *err);
+int tls_sock_upgrade_ctx(const tls_transport *tr, void *ctx, const tls_options *o, bool server,
+                         int timeout_ms, tls_socket **out, tls_error *err);
 
 /* ---- sock.c: errors ---- */
 /* The reason input ended, as an error (engine failure, closed, transport). */
