@@ -118,6 +118,11 @@ typedef enum { TLS_MSG_DATA, TLS_MSG_CLOSED, TLS_MSG_ERROR } tls_msg_kind;
  * Called from the engine's helper thread. */
 typedef void (*tls_owner_fn)(tls_socket *s, tls_msg_kind kind, const uint8_t *data, size_t len,
                              const tls_error *err, void *arg);
+/* A socket starts passive, where the module's default is {active, true}: an
+ * active socket needs its owner callback first (tls_controlling_process),
+ * and data that came before it would have nowhere to go. The module's
+ * DataTag/ClosedTag name mailbox messages; here the callback's kind says
+ * which event it is. */
 #define TLS_ACTIVE_FALSE 0
 #define TLS_ACTIVE_TRUE (-1)
 #define TLS_ACTIVE_ONCE (-2)
