@@ -103,6 +103,8 @@ int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_e
         return tls_err_set(err, TLS_E_BADARG, -1, "depth %d is out of range 0..100", o->depth);
     if (o->verify != TLS_VERIFY_NONE && o->verify != TLS_VERIFY_PEER)
         return tls_err_set(err, TLS_E_BADARG, -1, "verify must be verify_none or verify_peer");
+    if (o->ssl_imp != 0 && o->ssl_imp != 1)
+        return tls_err_set(err, TLS_E_BADARG, -1, "ssl_imp %d is neither new (0) nor old (1)", o->ssl_imp);
     if (o->fail_if_no_peer_cert && is_server && o->verify != TLS_VERIFY_PEER)
         return tls_err_set(err, TLS_E_BADARG, -1, "fail_if_no_peer_cert needs verify_peer");
 
