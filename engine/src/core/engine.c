@@ -11,6 +11,7 @@
 #define IN_CAP (TLS_RECORD_HEADER + TLS_MAX_CIPHERTEXT)
 
 static void process_records(tls_engine *e);
+static void apply_eof(tls_engine *e);
 
 int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls_error *err)
 {
@@ -274,6 +275,9 @@ static void process_records(tls_engine *e)
             break;
         }
     }
+    /* no plaintext waits, so no whole record is left: an EOF is final now */
+    if (e->eof_pending && e->plain_len == 0)
+        apply_eof(e);
     /* keep the buffer's head free for the next record */
     if (e->plain_len == 0 && e->in_off) {
         memmove(e->in, e->in + e->in_off, e->in_len - e->in_off);
@@ -349,13 +353,26 @@ int tls_engine_feed_commit(tls_engine *e, size_t n)
     return settle(e, (e->status & TLS_ST_FAILED) ? e->err.code : TLS_OK);
 }
 
+/* The transport's EOF: a truncation unless close_notify came before it. */
+static void apply_eof(tls_engine *e)
+{
+    e->eof_pending = false;
+    if (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_FAILED))
+        return;
+    e->status |= TLS_ST_EOF_NO_NOTIFY;
+    if (!e->connected_once || e->hs)
+        tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
+}
+
 void tls_engine_feed_eof(tls_engine *e)
 {
     if (!e || (e->status & (TLS_ST_PEER_CLOSED | TLS_ST_FAILED)))
         return;
-    e->status |= TLS_ST_EOF_NO_NOTIFY;
-    if (!e->connected_once || e->hs)
-        settle(e, tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake"));
+    /* records fed before the EOF may still wait behind unread plaintext (a
+     * close_notify among them): the verdict comes once they are processed */
+    e->eof_pending = true;
+    if (e->plain_len == 0)
+        process_records(e);
 }
 
 const uint8_t *tls_engine_output(tls_engine *e, size_t *len)

@@ -116,6 +116,7 @@ struct tls_engine {
     bool connected_once;          /* a handshake has completed */
     bool reneg_requested;         /* we asked for a renegotiation */
     bool close_sent;
+    bool eof_pending;             /* transport EOF seen, judged once the records before it are processed */
 
     /* facts of the session */
     uint8_t client_random[32], server_random[32];
