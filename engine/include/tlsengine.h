@@ -206,7 +206,7 @@ typedef struct tls_options {
     const char *ciphers;             /* OpenSSL ':'-list, IANA names, or erlang triples; NULL: defaults */
     const uint16_t *cipher_ids; size_t n_cipher_ids; /* ciphers() as a list; overrides `ciphers` */
     unsigned versions;               /* TLS_VMASK_*; 0: defaults (TLS 1.2, 1.3) */
-    int ssl_imp;                     /* new (0) | old (1): accepted, same engine */
+    int ssl_imp;                     /* new (0) | old (1): accepted, same engine; else TLS_E_BADARG */
     bool secure_renegotiate;         /* default true: no renegotiation with a peer without RFC 5746
                                       * (the first handshake goes ahead). A departure from the
                                       * Erlang/OTP reference, whose default false falls back to
@@ -259,7 +259,9 @@ TLS_API void tls_engine_output_done(tls_engine *e, size_t n);
  * call on e. */
 TLS_API uint8_t *tls_engine_feed_buffer(tls_engine *e, size_t *room);
 TLS_API int tls_engine_feed_commit(tls_engine *e, size_t n);
-/* The transport hit EOF without close_notify. */
+/* The transport hit EOF. Judged once the records fed before it are processed
+ * (after the plaintext waiting in front of them is read): TLS_ST_EOF_NO_NOTIFY
+ * unless a close_notify was among them. */
 TLS_API void tls_engine_feed_eof(tls_engine *e);
 
 /* Application side. write: plaintext to send (may accept less than len, never 0
