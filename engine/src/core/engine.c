@@ -361,7 +361,7 @@ static void apply_eof(tls_engine *e)
         return;
     e->status |= TLS_ST_EOF_NO_NOTIFY;
     if (!e->connected_once || e->hs)
-        tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake");
+        settle(e, tls_engine_fail(e, TLS_E_CLOSED, -1, "the peer closed the connection during the handshake"));
 }
 
 void tls_engine_feed_eof(tls_engine *e)
