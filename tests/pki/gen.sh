@@ -56,10 +56,26 @@
 #   rsa1024.pem .key         like server.pem (SHA-256), with its own RSA-1024 key
 #                            (the three weak leaves: refused at security level 2,
 #                            accepted at 0)
+#   nc-ca.pem nc-ca.key      intermediate CA signed by the root (CA:true, pathlen:0) with
+#                            nameConstraints critical, permitted;DNS:allowed.test
+#   nc-good.pem .key         leaf CN=host.allowed.test (SAN DNS:host.allowed.test, EKU
+#                            serverAuth+clientAuth) signed by nc-ca, followed by nc-ca.pem:
+#                            inside the permitted subtree, valid for host.allowed.test
+#   nc-bad.pem .key          as nc-good for host.other.test, followed by nc-ca.pem:
+#                            outside the subtree (name_not_permitted)
+#   misnamed.pem .key        leaf CN=localhost (server SANs) signed with the ROOT's key, but
+#                            its Issuer DN is "CN=tlsshim misnamed CA", a name no certificate
+#                            has; its authorityKeyIdentifier (keyid, and issuer + serial)
+#                            names ca.pem: the issuer is known, the name does not chain
+#                            (invalid_issuer)
+#   misnamed-chain.pem .key  leaf CN=localhost (server SANs) signed with int.key, Issuer DN
+#                            "CN=tlsshim misnamed intermediate CA", authorityKeyIdentifier
+#                            naming int.pem; followed by int.pem, whose subject is not the
+#                            leaf's issuer (invalid_issuer)
 # All leaf keys except client.key, ecdsa/dsa/ed25519 are the same RSA key
 # (server.key): reusing it is harmless for what the tests check, and fast.
 set -euo pipefail
-PKI_VERSION=2 # bump when a certificate is added or changed
+PKI_VERSION=3 # bump when a certificate is added or changed
 
 if [ $# -ne 1 ]; then
     echo "usage: $0 DIR" >&2
@@ -121,6 +137,13 @@ keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 
+[nc_ext]
+basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+nameConstraints = critical, permitted;DNS:allowed.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
 [nobc_ext]
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
@@ -141,6 +164,32 @@ extendedKeyUsage = serverAuth, clientAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+
+[nc_good_ext]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:host.allowed.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[nc_bad_ext]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:host.other.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+# the authority key identifier names the signing certificate by its issuer
+# and serial as well as by key: how the reference finds a misnamed issuer
+[misnamed_ext]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always, issuer:always
 
 [client_ext]
 basicConstraints = CA:false
@@ -185,6 +234,18 @@ sign() {
     openssl x509 -req -in "$work/req.csr" -CA "$5" -CAkey "$6" -set_serial "$serial" \
         -days 3650 "-${7:-sha256}" -extfile "$cfg" -extensions "$4" -out "$3" 2>/dev/null
 }
+# alias KEY SUBJECT OUT EXT ISSUER_CERT ISSUER_KEY LIKE_CERT: as sign, with the
+# serial of LIKE_CERT. A certificate made by it takes the key, issuer and serial
+# of LIKE_CERT under another subject: it only signs leaves whose Issuer DN is a
+# name no real CA has, while their authorityKeyIdentifier (keyid, issuer +
+# serial) names LIKE_CERT. It is never kept.
+alias() {
+    local serial
+    serial=0x$(openssl x509 -in "$7" -noout -serial | cut -d= -f2)
+    openssl req -new -config "$cfg" -key "$1" -subj "$2" -out "$work/req.csr"
+    openssl x509 -req -in "$work/req.csr" -CA "$5" -CAkey "$6" -set_serial "$serial" \
+        -days 3650 -sha256 -extfile "$cfg" -extensions "$4" -out "$3" 2>/dev/null
+}
 # selfsign KEY SUBJECT OUT
 selfsign() {
     openssl req -new -x509 -config "$cfg" -key "$1" -subj "$2" -days 7300 -sha256 \
@@ -207,6 +268,7 @@ rsa server.key
 rsa client.key
 rsa mid1.key
 rsa mid2.key
+rsa nc-ca.key
 openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.key
 openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve \
     -out ecdsa.key
@@ -214,7 +276,8 @@ openssl genpkey -quiet -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 
     -pkeyopt dsa_paramgen_q_bits:256 -out "$work/dsa-params.pem"
 openssl genpkey -quiet -paramfile "$work/dsa-params.pem" -out dsa.key
 openssl genpkey -quiet -algorithm ED25519 -out ed25519.key
-for k in server-chain server-chain2 md5 sha1 expired notyet wrongname untrusted nobc-leaf badku critext; do
+for k in server-chain server-chain2 md5 sha1 expired notyet wrongname untrusted nobc-leaf badku critext \
+    nc-good nc-bad misnamed misnamed-chain; do
     cp server.key "$k.key"
 done
 
@@ -225,7 +288,11 @@ sign int.key "/CN=tlsshim test intermediate CA" int.pem int_ext ca.pem ca.key
 sign nobc-ca.key "/CN=tlsshim CA without basicConstraints" nobc-ca.pem nobc_ext ca.pem ca.key
 sign mid1.key "/CN=tlsshim test intermediate CA 1 of 2" mid1.pem mid_ext ca.pem ca.key
 sign mid2.key "/CN=tlsshim test intermediate CA 2 of 2" mid2.pem int_ext mid1.pem mid1.key
+sign nc-ca.key "/CN=tlsshim name-constrained CA" nc-ca.pem nc_ext ca.pem ca.key
 cat ca.pem int.pem >ca-bundle.pem
+# the misnamed issuers: the root's and int's keys, issuers and serials
+alias ca.key "/CN=tlsshim misnamed CA" "$work/misnamed-ca.pem" ca_ext ca.pem ca.key ca.pem
+alias int.key "/CN=tlsshim misnamed intermediate CA" "$work/misnamed-int.pem" int_ext ca.pem ca.key int.pem
 
 # leaves
 sign server.key "/CN=localhost" server.pem server_ext ca.pem ca.key
@@ -246,6 +313,13 @@ sign server.key "/CN=localhost" "$work/nobc-leaf.pem" server_ext nobc-ca.pem nob
 cat "$work/nobc-leaf.pem" nobc-ca.pem >nobc-leaf.pem
 sign server.key "/CN=localhost" badku.pem badku_ext ca.pem ca.key
 sign server.key "/CN=localhost" critext.pem critext_ext ca.pem ca.key
+sign server.key "/CN=host.allowed.test" "$work/nc-good-leaf.pem" nc_good_ext nc-ca.pem nc-ca.key
+cat "$work/nc-good-leaf.pem" nc-ca.pem >nc-good.pem
+sign server.key "/CN=host.other.test" "$work/nc-bad-leaf.pem" nc_bad_ext nc-ca.pem nc-ca.key
+cat "$work/nc-bad-leaf.pem" nc-ca.pem >nc-bad.pem
+sign server.key "/CN=localhost" misnamed.pem misnamed_ext "$work/misnamed-ca.pem" ca.key
+sign server.key "/CN=localhost" "$work/misnamed-chain-leaf.pem" misnamed_ext "$work/misnamed-int.pem" int.key
+cat "$work/misnamed-chain-leaf.pem" int.pem >misnamed-chain.pem
 backdate server.key "/CN=localhost" expired.pem 20200101000000Z 20210101000000Z
 backdate server.key "/CN=localhost" notyet.pem 20990101000000Z 21000101000000Z
 
