@@ -1232,6 +1232,94 @@ Test(cert_fun, unhandled_critical_extension)
     seen_free(&s);
 }
 
+/* ---- name constraints and issuer names, from real certificates (issue 9) ---- */
+
+/* nc-ca may certify names under allowed.test only (nameConstraints
+ * permitted;DNS:allowed.test): its host.allowed.test passes, its
+ * host.other.test is {bad_cert, name_not_permitted} on the leaf. */
+Test(cert_verify, name_not_permitted)
+{
+    tls_error e;
+    vcase v = {.file = "nc-good.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "host.allowed.test"};
+    cr_assert_eq(run_verify(&v, &e), TLS_OK, "inside the permitted subtree: %s", e.detail);
+    vcase w = {.file = "nc-bad.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "host.other.test"};
+    int rc = run_verify(&w, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_NAME_NOT_PERMITTED, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=host.other.test' (depth 0) has a name its issuer may not certify");
+    /* the constraint holds whatever host name is asked, and under verify_none */
+    w.hostname = NULL;
+    rc = run_verify(&w, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_NAME_NOT_PERMITTED, TLS_ALERT_BAD_CERTIFICATE);
+    w.verify = TLS_VERIFY_NONE;
+    rc = run_verify(&w, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_NAME_NOT_PERMITTED, TLS_ALERT_BAD_CERTIFICATE);
+
+    /* a verify fun sees it once, on the leaf, after the CAs' valid events */
+    seen s = {0};
+    vcase x = {.file = "nc-bad.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "host.other.test",
+               .fun = record, .state = &s};
+    cr_assert_eq(run_verify(&x, &e), TLS_OK, "the fun forgives it: %s", e.detail);
+    cr_assert_eq(s.n, 4);
+    cr_assert_eq(s.ev[0].kind, TLS_EVENT_VALID);
+    cr_assert_eq(s.ev[1].kind, TLS_EVENT_VALID);
+    cr_assert_eq(s.ev[1].depth, 1);
+    cr_assert_eq(s.ev[2].kind, TLS_EVENT_BAD_CERT);
+    cr_assert_eq(s.ev[2].reason, TLS_BAD_CERT_NAME_NOT_PERMITTED);
+    cr_assert_eq(s.ev[2].depth, 0);
+    cr_assert_eq(s.ev[3].kind, TLS_EVENT_VALID_PEER);
+    seen_free(&s);
+}
+
+/* A leaf whose Issuer DN is a name no certificate has, though its
+ * authorityKeyIdentifier names the CA whose key signed it: the issuer is
+ * known but the names do not chain, {bad_cert, invalid_issuer}, not
+ * unknown_ca. misnamed.pem: signed by the root's key, the root in the trust
+ * store; misnamed-chain.pem: signed by int's key, int.pem sent after it. */
+Test(cert_verify, invalid_issuer)
+{
+    tls_error e;
+    vcase v = {.file = "misnamed.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+    int rc = run_verify(&v, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_INVALID_ISSUER, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=localhost' (depth 0) has an invalid issuer: 'CN=tlsshim misnamed "
+                               "CA' is not the name of the CA that signed it");
+    /* verify_none forgives an unknown CA, not this */
+    v.verify = TLS_VERIFY_NONE;
+    rc = run_verify(&v, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_INVALID_ISSUER, TLS_ALERT_BAD_CERTIFICATE);
+
+    vcase w = {.file = "misnamed-chain.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .hostname = "localhost"};
+    rc = run_verify(&w, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_INVALID_ISSUER, TLS_ALERT_BAD_CERTIFICATE);
+    cr_assert_str_eq(e.detail, "certificate 'CN=localhost' (depth 0) has an invalid issuer: 'CN=tlsshim misnamed "
+                               "intermediate CA' is not the name of the CA that signed it");
+    /* the same with int.pem in the trust store rather than the chain */
+    vcase x = {.file = "misnamed-chain.pem", .cafile = "ca-bundle.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
+    rc = run_verify(&x, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_INVALID_ISSUER, TLS_ALERT_BAD_CERTIFICATE);
+
+    /* the key that signed it is not one we know: still an unknown CA */
+    vcase y = {.file = "misnamed.pem", .cafile = "untrusted-ca.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
+    rc = run_verify(&y, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CA, TLS_ALERT_UNKNOWN_CA);
+    /* and a leaf sent with an intermediate that is not its issuer, whose own
+     * issuer (untrusted-ca) we do not have, is an unknown CA too */
+    vcase z = {.file = "untrusted.pem", .append = "int.pem", .verify = TLS_VERIFY_PEER, .depth = 1};
+    rc = run_verify(&z, &e);
+    assert_bad(rc, &e, TLS_BAD_CERT_UNKNOWN_CA, TLS_ALERT_UNKNOWN_CA);
+
+    /* a verify fun sees it on the leaf (the only certificate of the path) */
+    seen s = {0};
+    vcase f = {.file = "misnamed.pem", .verify = TLS_VERIFY_PEER, .depth = 1, .fun = record, .state = &s};
+    cr_assert_eq(run_verify(&f, &e), TLS_OK, "the fun forgives it: %s", e.detail);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(s.ev[0].kind, TLS_EVENT_BAD_CERT);
+    cr_assert_eq(s.ev[0].reason, TLS_BAD_CERT_INVALID_ISSUER);
+    cr_assert_eq(s.ev[0].depth, 0);
+    cr_assert_eq(s.ev[1].kind, TLS_EVENT_VALID_PEER);
+    seen_free(&s);
+}
+
 /* ---- security levels (issue 6 b) ------------------------------------------- */
 
 /* As `openssl verify -auth_level N` decides: MD5 and SHA-1 signatures are
@@ -1409,9 +1497,11 @@ Test(cert_ca, config_with_verify_peer_and_no_ca)
 /* ---- through a handshake ------------------------------------------------------ */
 
 /* A server on `certfile` (at level 0, so that it may serve a weak leaf) and a
- * verifying client with `depth` and `level`; returns the client's verdict:
- * TLS_BAD_CERT_NONE when the handshake went through. */
-static tls_bad_cert handshake_verdict(const char *certfile, const char *keyfile, int depth, int level)
+ * client verifying it for `host` with `depth` and `level`; returns the
+ * client's verdict: TLS_BAD_CERT_NONE when the handshake went through. The
+ * client's error sentence goes to why (if not NULL). */
+static tls_bad_cert handshake_verdict_for(const char *host, const char *certfile, const char *keyfile, int depth,
+                                          int level, char *why, size_t why_len)
 {
     tls_options so, co;
     tls_options_init(&so);
@@ -1425,7 +1515,7 @@ static tls_bad_cert handshake_verdict(const char *certfile, const char *keyfile,
     co.security_level = level;
     tls_config *sc = cfg_or_die(&so, true), *cc = cfg_or_die(&co, false);
     tls_engine *c, *s;
-    cr_assert_eq(tls_engine_new(cc, "localhost", &c, NULL), TLS_OK);
+    cr_assert_eq(tls_engine_new(cc, host, &c, NULL), TLS_OK);
     cr_assert_eq(tls_engine_new(sc, NULL, &s, NULL), TLS_OK);
     bool ok = pair_handshake(c, s);
     tls_bad_cert verdict = tls_engine_verify_result(c);
@@ -1434,11 +1524,18 @@ static tls_bad_cert handshake_verdict(const char *certfile, const char *keyfile,
                       tls_engine_error(c)->detail);
         cr_assert_eq(tls_engine_error(s)->code, TLS_E_ALERT_RECEIVED, "the server hears why");
     }
+    if (why)
+        snprintf(why, why_len, "%s", ok ? "" : tls_engine_error(c)->detail);
     tls_engine_free(c);
     tls_engine_free(s);
     tls_config_free(cc);
     tls_config_free(sc);
     return ok ? TLS_BAD_CERT_NONE : verdict;
+}
+
+static tls_bad_cert handshake_verdict(const char *certfile, const char *keyfile, int depth, int level)
+{
+    return handshake_verdict_for("localhost", certfile, keyfile, depth, level, NULL, 0);
 }
 
 /* tls_config carries depth and security_level into the handshake's verification */
@@ -1451,4 +1548,22 @@ Test(cert_handshake, depth_and_security_level)
     cr_assert_eq(handshake_verdict("rsa1024.pem", "rsa1024.key", 1, 2), TLS_BAD_CERT_SECURITY_LEVEL);
     cr_assert_eq(handshake_verdict("sha1.pem", "sha1.key", 1, 0), TLS_BAD_CERT_NONE);
     cr_assert_eq(handshake_verdict("rsa1024.pem", "rsa1024.key", 1, 0), TLS_BAD_CERT_NONE);
+}
+
+/* issue 9: name_not_permitted and invalid_issuer from real certificates, as a
+ * client sees them in a handshake */
+Test(cert_handshake, name_not_permitted_and_invalid_issuer)
+{
+    char why[256];
+    cr_assert_eq(handshake_verdict_for("host.allowed.test", "nc-good.pem", "nc-good.key", 1, 2, why, sizeof why),
+                 TLS_BAD_CERT_NONE, "%s", why);
+    cr_assert_eq(handshake_verdict_for("host.other.test", "nc-bad.pem", "nc-bad.key", 1, 2, why, sizeof why),
+                 TLS_BAD_CERT_NAME_NOT_PERMITTED, "%s", why);
+    cr_assert_str_eq(why, "certificate 'CN=host.other.test' (depth 0) has a name its issuer may not certify");
+    cr_assert_eq(handshake_verdict_for("localhost", "misnamed.pem", "misnamed.key", 1, 2, why, sizeof why),
+                 TLS_BAD_CERT_INVALID_ISSUER, "%s", why);
+    cr_assert_str_eq(why, "certificate 'CN=localhost' (depth 0) has an invalid issuer: 'CN=tlsshim misnamed CA' is "
+                          "not the name of the CA that signed it");
+    cr_assert_eq(handshake_verdict_for("localhost", "misnamed-chain.pem", "misnamed-chain.key", 1, 2, why, sizeof why),
+                 TLS_BAD_CERT_INVALID_ISSUER, "%s", why);
 }

@@ -64,6 +64,8 @@ X509 *tls_x509_from_der(const uint8_t *p, size_t len);
 
 /* "CN=localhost" (RFC 2253 order), cut to fit buf. */
 void tls_x509_subject(X509 *x, char *buf, size_t len);
+/* The issuer name, likewise. */
+void tls_x509_issuer(X509 *x, char *buf, size_t len);
 
 /* Security levels as OpenSSL has them: level 1..5 ask keys and signatures for
  * 80, 112, 128, 192, 256 bits of security; level 0 asks nothing. Writes what

@@ -193,17 +193,27 @@ static int level_index(int level)
     return level > 5 ? 4 : level - 1;
 }
 
-void tls_x509_subject(X509 *x, char *buf, size_t len)
+static void name_rfc2253(const X509_NAME *name, char *buf, size_t len)
 {
     buf[0] = '\0';
     BIO *b = BIO_new(BIO_s_mem());
     if (!b)
         return;
-    if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
         int n = BIO_read(b, buf, (int)len - 1);
         buf[n > 0 ? n : 0] = '\0';
     }
     BIO_free(b);
+}
+
+void tls_x509_subject(X509 *x, char *buf, size_t len)
+{
+    name_rfc2253(X509_get_subject_name(x), buf, len);
+}
+
+void tls_x509_issuer(X509 *x, char *buf, size_t len)
+{
+    name_rfc2253(X509_get_issuer_name(x), buf, len);
 }
 
 /* "the DH group has 1024 bits" / "has an RSA key of 1024 bits" + the refusal;

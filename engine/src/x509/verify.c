@@ -131,6 +131,42 @@ static void vt_add(vt_state *st, int depth, int xerr, tls_bad_cert reason)
     st->ev[st->n++] = (vt_event){depth, xerr, reason};
 }
 
+/* Whether x's authority key identifier names c and c's key signed x. */
+static bool signed_by(X509 *x, X509 *c, const ASN1_OCTET_STRING *akid)
+{
+    const ASN1_OCTET_STRING *skid = c && c != x ? X509_get0_subject_key_id(c) : NULL;
+    EVP_PKEY *key = skid ? X509_get0_pubkey(c) : NULL;
+    bool yes = key && ASN1_OCTET_STRING_cmp(akid, skid) == 0 && X509_verify(x, key) == 1;
+    ERR_clear_error();
+    return yes;
+}
+
+/* libcrypto found no certificate whose subject is x's issuer name. When x's
+ * authority key identifier names a certificate we hold (in the peer's chain
+ * or the trust store) whose key did sign x, the issuer is known and x names
+ * it wrongly: the reference then validates a path whose issuer names do not
+ * chain, invalid_issuer, not an unknown CA. At most the certificates with
+ * that key identifier are tried, so a peer cannot make us verify many. */
+static bool misnamed_issuer(X509_STORE_CTX *ctx, X509 *x)
+{
+    const ASN1_OCTET_STRING *akid = x ? X509_get0_authority_key_id(x) : NULL;
+    if (!akid)
+        return false;
+    STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
+    for (int i = 0; i < sk_X509_num(untrusted); i++)
+        if (signed_by(x, sk_X509_value(untrusted, i), akid))
+            return true;
+    X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
+    if (!store || !X509_STORE_lock(store))
+        return false;
+    bool found = false;
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && !found; i++)
+        found = signed_by(x, X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i)), akid);
+    X509_STORE_unlock(store);
+    return found;
+}
+
 /* Records each error and lets libcrypto go on: the replay decides. */
 static int verify_cb(int ok, X509_STORE_CTX *ctx)
 {
@@ -138,6 +174,10 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
     if (ok || !st)
         return ok;
     int e = X509_STORE_CTX_get_error(ctx);
+    if ((e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+         e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE) &&
+        misnamed_issuer(ctx, X509_STORE_CTX_get_current_cert(ctx)))
+        e = X509_V_ERR_SUBJECT_ISSUER_MISMATCH;
     vt_add(st, X509_STORE_CTX_get_error_depth(ctx), e, map_x509_error(e));
     return 1;
 }
@@ -214,6 +254,15 @@ static void bad_cert_phrase(const replay *rp, X509 *x, tls_bad_cert reason, int 
     case TLS_BAD_CERT_MAX_PATH_LENGTH:
         snprintf(buf, len, "%s %d", reason_phrase(reason, xerr), rp->vc->depth);
         return;
+    case TLS_BAD_CERT_INVALID_ISSUER:
+        if (xerr == X509_V_ERR_SUBJECT_ISSUER_MISMATCH) {
+            char issuer[96];
+            tls_x509_issuer(x, issuer, sizeof issuer);
+            snprintf(buf, len, "%s: '%s' is not the name of the CA that signed it", reason_phrase(reason, xerr),
+                     issuer);
+            return;
+        }
+        break;
     case TLS_BAD_CERT_SECURITY_LEVEL: {
         bool sig = xerr == X509_V_ERR_CA_MD_TOO_WEAK;
         if (tls_x509_too_weak(x, rp->security_level, !sig, sig, buf, len))
@@ -221,8 +270,9 @@ static void bad_cert_phrase(const replay *rp, X509 *x, tls_bad_cert reason, int 
         snprintf(buf, len, "%s (%d)", reason_phrase(reason, xerr), rp->security_level);
         return;
     }
-    default: snprintf(buf, len, "%s", reason_phrase(reason, xerr)); return;
+    default: break;
     }
+    snprintf(buf, len, "%s", reason_phrase(reason, xerr));
 }
 
 /* Calls the fun for one event; returns TLS_OK to go on or the failure. */
