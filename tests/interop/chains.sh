@@ -49,11 +49,14 @@ say() {
     sleep 0.5
 }
 
+# the host name both clients ask for and verify
+VHOST=localhost
+
 # ours ARGS...: echo_client against the server; prints accepted or rejected,
 # the sentence goes to $T/ours.err
 ours() {
     if printf '%s\n' "$MSG" | timeout "$TO" "$CLIENT" 127.0.0.1 "$SPORT" --verify verify_peer \
-        --server-name localhost "$@" >"$T/ours.out" 2>"$T/ours.err" && grep -qF "$REV" "$T/ours.out"; then
+        --server-name "$VHOST" "$@" >"$T/ours.out" 2>"$T/ours.err" && grep -qF "$REV" "$T/ours.out"; then
         echo accepted
     else
         echo rejected
@@ -66,8 +69,8 @@ S_CLIENT_LEVEL=(-cipher "$WEAK_OK")
 # theirs ARGS...: openssl s_client against the server, stopping at the first
 # verification error; prints accepted or rejected ($T/theirs.err says why)
 theirs() {
-    if say | timeout "$TO" openssl s_client -connect "127.0.0.1:$SPORT" -servername localhost \
-        -verify_hostname localhost -verify_return_error "${S_CLIENT_LEVEL[@]}" -brief "$@" \
+    if say | timeout "$TO" openssl s_client -connect "127.0.0.1:$SPORT" -servername "$VHOST" \
+        -verify_hostname "$VHOST" -verify_return_error "${S_CLIENT_LEVEL[@]}" -brief "$@" \
         >"$T/theirs.out" 2>"$T/theirs.err" && grep -qF "$REV" "$T/theirs.out"; then
         echo accepted
     else
@@ -151,6 +154,26 @@ else
     fail "$name" "s_server did not start" "$T/srv.err"
 fi
 stop "$SPID"
+
+# ---- name constraints and issuer names (issue 9) ------------------------------------
+# nc-ca may only certify names under allowed.test
+VHOST=host.allowed.test
+chain_case "name-constrained CA, leaf inside its subtree" nc-good.pem nc-good.key nc-ca.pem 1 2 accepted
+VHOST=host.other.test
+chain_case "name-constrained CA, leaf outside its subtree" nc-bad.pem nc-bad.key nc-ca.pem 1 2 rejected \
+    "{bad_cert, name_not_permitted}: certificate 'CN=host.other.test' (depth 0) has a name its issuer may not certify" \
+    "verify error:num=47:permitted subtree violation"
+VHOST=localhost
+# a leaf whose Issuer DN no certificate has, though signed by the key its
+# authorityKeyIdentifier names: OpenSSL finds no issuer by name and says so;
+# we, as the reference, find the issuer by key and call the name invalid
+OSSL_NO_ISSUER="verify error:num=20:unable to get local issuer certificate"
+chain_case "leaf misnaming the root that signed it" misnamed.pem misnamed.key "" 1 2 rejected \
+    "{bad_cert, invalid_issuer}: certificate 'CN=localhost' (depth 0) has an invalid issuer: 'CN=tlsshim misnamed CA' is not the name of the CA that signed it" \
+    "$OSSL_NO_ISSUER"
+chain_case "leaf misnaming the intermediate sent after it" misnamed-chain.pem misnamed-chain.key int.pem 1 2 rejected \
+    "{bad_cert, invalid_issuer}: certificate 'CN=localhost' (depth 0) has an invalid issuer: 'CN=tlsshim misnamed intermediate CA' is not the name of the CA that signed it" \
+    "$OSSL_NO_ISSUER"
 
 # ---- the system trust store (issue 6 c) ---------------------------------------------
 # no --cacertfile / -CAfile: both fall back to OpenSSL's default paths
