@@ -131,12 +131,20 @@ static void vt_add(vt_state *st, int depth, int xerr, tls_bad_cert reason)
     st->ev[st->n++] = (vt_event){depth, xerr, reason};
 }
 
-/* Whether x's authority key identifier names c and c's key signed x. */
-static bool signed_by(X509 *x, X509 *c, const ASN1_OCTET_STRING *akid)
+/* signature checks misnamed_issuer may make: a peer could send many
+ * certificates that all carry the key identifier it names */
+#define MISNAMED_MAX_TRIES 4
+
+/* Whether x's authority key identifier names c and c's key signed x; a
+ * signature check counts against *tries. */
+static bool signed_by(X509 *x, X509 *c, const ASN1_OCTET_STRING *akid, int *tries)
 {
     const ASN1_OCTET_STRING *skid = c && c != x ? X509_get0_subject_key_id(c) : NULL;
     EVP_PKEY *key = skid ? X509_get0_pubkey(c) : NULL;
-    bool yes = key && ASN1_OCTET_STRING_cmp(akid, skid) == 0 && X509_verify(x, key) == 1;
+    if (!key || ASN1_OCTET_STRING_cmp(akid, skid) != 0 || *tries >= MISNAMED_MAX_TRIES)
+        return false;
+    ++*tries;
+    bool yes = X509_verify(x, key) == 1;
     ERR_clear_error();
     return yes;
 }
@@ -152,18 +160,29 @@ static bool misnamed_issuer(X509_STORE_CTX *ctx, X509 *x)
     const ASN1_OCTET_STRING *akid = x ? X509_get0_authority_key_id(x) : NULL;
     if (!akid)
         return false;
+    int tries = 0;
     STACK_OF(X509) *untrusted = X509_STORE_CTX_get0_untrusted(ctx);
     for (int i = 0; i < sk_X509_num(untrusted); i++)
-        if (signed_by(x, sk_X509_value(untrusted, i), akid))
+        if (signed_by(x, sk_X509_value(untrusted, i), akid, &tries))
             return true;
     X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
-    if (!store || !X509_STORE_lock(store))
+    if (!store)
         return false;
     bool found = false;
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+    /* get0_objects is deprecated from 3.3: a copy, taken under the store's lock */
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get1_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && !found; i++)
+        found = signed_by(x, X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i)), akid, &tries);
+    sk_X509_OBJECT_pop_free(objs, X509_OBJECT_free);
+#else
+    if (!X509_STORE_lock(store))
+        return false;
     STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
     for (int i = 0; i < sk_X509_OBJECT_num(objs) && !found; i++)
-        found = signed_by(x, X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i)), akid);
+        found = signed_by(x, X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i)), akid, &tries);
     X509_STORE_unlock(store);
+#endif
     return found;
 }
 
