@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/pair.h"
+#include "lib/sockets.h"
 #include "tlsengine_socket.h"
 
 #define T_MS 5000
@@ -20,44 +20,16 @@
 static char fmt_buf[512];
 static const char *fmt(const tls_error *e) { return tls_format_error(e, fmt_buf, sizeof fmt_buf); }
 
-typedef struct {
-    int fd;
-    tls_socket *s;
-    int rc;
-    tls_error err;
-} accept_job;
-
-static void *accept_main(void *arg)
-{
-    accept_job *j = arg;
-    static char cert[600], key[600];
-    snprintf(cert, sizeof cert, "%s", pki("server.pem"));
-    snprintf(key, sizeof key, "%s", pki("server.key"));
-    tls_options o;
-    tls_options_init(&o);
-    o.certfile = cert;
-    o.keyfile = key;
-    j->rc = tls_ssl_accept_fd(j->fd, &o, T_MS, &j->s, &j->err);
-    return NULL;
-}
-
 /* a connected pair: *raw (client) and *framed (server) */
 static void pair_up(tls_socket **raw, tls_socket **framed)
 {
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    accept_job j = {.fd = sv[1]};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, accept_main, &j), 0);
     tls_options o;
     tls_options_init(&o);
     o.verify = TLS_VERIFY_NONE;
-    tls_error err;
-    int rc = tls_connect_fd(sv[0], &o, T_MS, raw, &err);
-    pthread_join(t, NULL);
-    cr_assert_eq(rc, TLS_OK, "connect: %s", fmt(&err));
-    cr_assert_eq(j.rc, TLS_OK, "accept: %s", fmt(&j.err));
-    *framed = j.s;
+    char why[600];
+    cr_assert(sockets_join_fds(sv[0], sv[1], &o, raw, framed, why, sizeof why), "%s", why);
 }
 
 static void set_packet(tls_socket *s, tls_packet p, size_t size)

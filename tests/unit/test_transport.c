@@ -14,33 +14,13 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "lib/pair.h"
+#include "lib/sockets.h"
 #include "tlsengine_socket.h"
 
 #define T_MS 5000
 
 static char fmt_buf[512];
 static const char *fmt(const tls_error *e) { return tls_format_error(e, fmt_buf, sizeof fmt_buf); }
-
-static void server_opts(tls_options *o)
-{
-    static char cert[600], key[600];
-    snprintf(cert, sizeof cert, "%s", pki("server.pem"));
-    snprintf(key, sizeof key, "%s", pki("server.key"));
-    tls_options_init(o);
-    o->certfile = cert;
-    o->keyfile = key;
-}
-
-static void client_opts(tls_options *o)
-{
-    static char ca[600];
-    snprintf(ca, sizeof ca, "%s", pki("ca.pem"));
-    tls_options_init(o);
-    o->verify = TLS_VERIFY_PEER;
-    o->cacertfile = ca;
-    o->server_name = "localhost";
-}
 
 /* ---- in-memory queues ---------------------------------------------------- */
 
@@ -145,37 +125,13 @@ static const tls_transport mem_transport = {
     .name = "the in-memory pipe",
 };
 
-typedef struct {
-    const tls_transport *tr;
-    void *ctx;
-    tls_socket *s;
-    int rc;
-    tls_error err;
-} accept_job;
-
-static void *accept_main(void *arg)
-{
-    accept_job *j = arg;
-    tls_options o;
-    server_opts(&o);
-    j->rc = tls_ssl_accept_transport(j->tr, j->ctx, &o, T_MS, &j->s, &j->err);
-    return NULL;
-}
-
 /* a client and a server socket over tr (ctxs for each end) */
 static void pair_over(const tls_transport *tr, void *cctx, void *sctx, tls_socket **c, tls_socket **s)
 {
-    accept_job j = {.tr = tr, .ctx = sctx};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, accept_main, &j), 0);
     tls_options o;
-    client_opts(&o);
-    tls_error err;
-    int rc = tls_connect_transport(tr, cctx, &o, T_MS, c, &err);
-    pthread_join(t, NULL);
-    cr_assert_eq(rc, TLS_OK, "client: %s", fmt(&err));
-    cr_assert_eq(j.rc, TLS_OK, "server: %s", fmt(&j.err));
-    *s = j.s;
+    sockets_client_options(&o);
+    char why[600];
+    cr_assert(sockets_join_transport(tr, cctx, sctx, &o, c, s, why, sizeof why), "%s", why);
 }
 
 /* data both ways, a timeout that keeps nothing lost, then the end */
@@ -229,7 +185,7 @@ Test(transport, refuses_a_transport_it_cannot_wait_on)
 {
     static const tls_transport no_wait = {.send = mem_send, .recv = mem_recv, .close = mem_close};
     tls_options o;
-    client_opts(&o);
+    sockets_client_options(&o);
     tls_socket *c = NULL;
     tls_error err;
     cr_assert_eq(tls_connect_transport(&no_wait, NULL, &o, T_MS, &c, &err), TLS_E_BADARG);
@@ -314,42 +270,20 @@ static const tls_transport tunnel_transport = {
     .name = "the outer TLS connection",
 };
 
-typedef struct {
-    int fd;
-    tls_socket *s;
-    int rc;
-    tls_error err;
-} outer_job;
-
-static void *outer_accept(void *arg)
-{
-    outer_job *j = arg;
-    tls_options o;
-    server_opts(&o);
-    j->rc = tls_ssl_accept_fd(j->fd, &o, T_MS, &j->s, &j->err);
-    return NULL;
-}
-
 Test(transport, tls_inside_tls_through_the_blocking_api)
 {
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    outer_job j = {.fd = sv[1]};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, outer_accept, &j), 0);
     tls_options o;
-    client_opts(&o);
+    sockets_client_options(&o);
     o.versions = TLS_VMASK_TLS12; /* the outer at 1.2, the inner at 1.3: two different sessions */
-    tls_socket *oc = NULL;
-    tls_error err;
-    int rc = tls_connect_fd(sv[0], &o, T_MS, &oc, &err);
-    pthread_join(t, NULL);
-    cr_assert_eq(rc, TLS_OK, "outer client: %s", fmt(&err));
-    cr_assert_eq(j.rc, TLS_OK, "outer server: %s", fmt(&j.err));
+    tls_socket *oc = NULL, *os = NULL;
+    char why[600];
+    cr_assert(sockets_join_fds(sv[0], sv[1], &o, &oc, &os, why, sizeof why), "outer: %s", why);
     tunnel *ct = calloc(1, sizeof *ct), *st = calloc(1, sizeof *st);
     cr_assert(ct && st);
     ct->outer = oc;
-    st->outer = j.s;
+    st->outer = os;
     tls_socket *c, *s;
     pair_over(&tunnel_transport, ct, st, &c, &s);
     uint16_t v = 0;
