@@ -37,7 +37,7 @@ $(BUILD)/obj/shim/%.o: INC := -Iconfig
 
 ENGINE_SRC  := $(sort $(wildcard engine/src/*/*.c))
 CONFIG_SRC  := $(sort $(wildcard config/*.c))
-SHIM_SRC    := $(sort $(filter-out shim/launcher.c,$(wildcard shim/*.c)))
+SHIM_SRC    := $(sort $(filter-out shim/launcher.c shim/check_warnings.c,$(wildcard shim/*.c)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC   := $(sort $(wildcard bench/*.c))
@@ -88,7 +88,8 @@ $(SHIM_SO): $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A)
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(CONFIG_A) $(ENGINE_A) $(LDFLAGS) \
 	    -Wl,--version-script=shim/exports.map -Wl,--exclude-libs,ALL $(CRYPTO) -linih -lpthread -ldl
 
-$(LAUNCHER): $(BUILD)/obj/shim/launcher.o $(BUILD)/obj/shim/ruleopts.o $(CONFIG_A) $(ENGINE_A)
+$(LAUNCHER): $(BUILD)/obj/shim/launcher.o $(BUILD)/obj/shim/check_warnings.o $(BUILD)/obj/shim/ruleopts.o \
+             $(CONFIG_A) $(ENGINE_A)
 	$(CC) -o $@ $^ $(LDFLAGS) -linih $(CRYPTO)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(ENGINE_A)
@@ -176,5 +177,5 @@ clean:
 	rm -rf build
 
 -include $(ENGINE_OBJ:.o=.d) $(CONFIG_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
-    $(BUILD)/obj/shim/launcher.d $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) \
+    $(BUILD)/obj/shim/launcher.d $(BUILD)/obj/shim/check_warnings.d $(EXAMPLE_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) \
     $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)

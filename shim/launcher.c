@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "check_warnings.h"
 #include "ruleopts.h"
 #include "tlsengine.h"
 
@@ -67,8 +68,9 @@ static void keylog_nop(const char *line, void *arg)
 }
 
 /* Builds every rule's tls_config, as the shim will: wrong passwords, keys
- * that do not match their certificates, unknown cipher names show here. */
-static int check_configs(const policy *p)
+ * that do not match their certificates, unknown cipher names show here.
+ * With configs (n_rules slots), keeps them there for the caller to free. */
+static int check_configs(const policy *p, tls_config **configs)
 {
     int bad = 0;
     for (size_t i = 0; i < p->n_rules; i++) {
@@ -77,6 +79,8 @@ static int check_configs(const policy *p)
         if (ruleopts_build(p, &p->rules[i], &c, msg, sizeof msg, keylog_nop) < 0) {
             fprintf(stderr, "tlsshim: %s\n", msg);
             bad = 1;
+        } else if (configs) {
+            configs[i] = c;
         } else {
             tls_config_free(c);
         }
@@ -93,11 +97,24 @@ static int cmd_check(const char *path)
     }
     if (load_policy(path, &p) < 0)
         return 1;
-    int rc = check_configs(p);
+    tls_config **configs = calloc(p->n_rules ? p->n_rules : 1, sizeof *configs);
+    if (!configs) {
+        fprintf(stderr, "tlsshim: out of memory\n");
+        policy_free(p);
+        return 1;
+    }
+    int rc = check_configs(p, configs);
     if (rc == 0) {
+        /* the effective policy, then what in it is weak (comments: the
+         * output stays a policy) */
         policy_print(p, stdout);
+        fputc('\n', stdout);
+        check_warnings(p, configs, stdout);
         fflush(stdout);
     }
+    for (size_t i = 0; i < p->n_rules; i++)
+        tls_config_free(configs[i]);
+    free(configs);
     policy_free(p);
     return rc == 0 ? 0 : 1;
 }
@@ -382,7 +399,7 @@ static int cmd_run(const char *policy_path, char **argv)
     policy *p = NULL;
     if (load_policy(abs, &p) < 0)
         return 1;
-    int rc = check_configs(p);
+    int rc = check_configs(p, NULL);
     policy_free(p);
     if (rc < 0)
         return 1;

@@ -242,6 +242,11 @@ TLS_API int tls_start(void);
 TLS_API int tls_config_new(const tls_options *o, bool is_server, tls_config **out, tls_error *err);
 TLS_API void tls_config_ref(tls_config *c);
 TLS_API void tls_config_free(tls_config *c); /* drops a reference */
+/* What a config will offer and accept, for audits (tlsshim --check): its
+ * suites, best first (fills up to max of out, returns the count), and in
+ * *versions (may be NULL) the TLS_VMASK_* in force. */
+TLS_API size_t tls_config_suites(const tls_config *c, const tls_suite_info **out, size_t max,
+                                 unsigned *versions);
 
 /* server_name overrides the config's for this connection (client only; may be NULL). */
 TLS_API int tls_engine_new(tls_config *c, const char *server_name, tls_engine **out, tls_error *err);

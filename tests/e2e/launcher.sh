@@ -27,6 +27,38 @@ if [ $rc = 0 ] && grep -q "upstream" <<<"$out" && grep -q "web" <<<"$out"; then
 else
     fail check_valid_policy "rc=$rc: $(head -5 <<<"$out" | tr '\n' ' ')"
 fi
+if grep -qx "; warnings" <<<"$out" && [ "$(sed -n '/^; warnings$/{n;p}' <<<"$out")" = "; none" ]; then
+    pass check_no_warnings_for_a_sound_policy
+else
+    fail check_no_warnings_for_a_sound_policy "$(sed -n '/^; warnings$/,$p' <<<"$out" | tr '\n' ' ')"
+fi
+
+# --check ends with a warnings section for weak choices, each naming the rule
+# and the file:line of its key; the check still passes (legacy clients are a
+# reason to run tlsshim: the point is that nobody gets these by accident)
+cp "$PKI/server.key" "$T/shared.key" && chmod 644 "$T/shared.key"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/soon.key" -out "$T/soon.pem" -days 10 \
+    -subj /CN=soon >/dev/null 2>&1 && chmod 600 "$T/soon.key"
+write_policy "$T/weak.ini" "[legacy]" "direction = accept" "match = *:8445" \
+    "certfile = $PKI/server.pem" "keyfile = $T/shared.key" "versions = tlsv1, tlsv1.2" \
+    "ciphers = RC4-MD5:ECDHE-RSA-AES128-GCM-SHA256" "security_level = 0" "" \
+    "[soon]" "direction = accept" "match = *:8446" "certfile = $T/soon.pem" "keyfile = $T/soon.key" "" \
+    "[insecure]" "direction = connect" "match = *:443" "verify = verify_none"
+out=$("$TLSSHIM" --check -c "$T/weak.ini" 2>&1)
+rc=$?
+warn=$(sed -n '/^; warnings$/,$p' <<<"$out")
+missing=
+grep -q "^; \[legacy\] .*weak.ini:6: versions allows tlsv1, tlsv1.1" <<<"$warn" || missing+=" versions"
+grep -q "^; \[legacy\] .*weak.ini:7: ciphers enables 1 legacy suite: RC4-MD5 (RC4)" <<<"$warn" || missing+=" ciphers"
+grep -q "^; \[legacy\] .*weak.ini:5: keyfile .*shared.key is readable by every user (mode 0644)" <<<"$warn" ||
+    missing+=" keyfile"
+grep -Eq "^; \[soon\] .*weak.ini:13: the certificate expires in (9|10) days" <<<"$warn" || missing+=" expiry"
+grep -q "^; \[insecure\] .*weak.ini:19: verify = verify_none on a connect rule" <<<"$warn" || missing+=" verify"
+if [ $rc = 0 ] && [ -z "$missing" ]; then
+    pass check_warns_about_weak_choices
+else
+    fail check_warns_about_weak_choices "rc=$rc, missing:$missing: $(tr '\n' '|' <<<"$warn")"
+fi
 
 write_policy "$T/unknown.ini" "[upstream]" "direction = connect" "match = 127.0.0.1:8443" \
     "no_such_key = 1"

@@ -242,6 +242,24 @@ void tls_config_ref(tls_config *c)
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+size_t tls_config_suites(const tls_config *c, const tls_suite_info **out, size_t max, unsigned *versions)
+{
+    if (!c)
+        return 0;
+    if (versions)
+        *versions = c->versions;
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_suites; i++) {
+        const tls_suite_info *s = tls_suite_lookup(c->suites[i]);
+        if (!s)
+            continue;
+        if (out && n < max)
+            out[n] = s;
+        n++;
+    }
+    return n;
+}
+
 void tls_config_free(tls_config *c)
 {
     if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
