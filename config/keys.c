@@ -33,6 +33,13 @@ const policy_key_def policy_keys[] = {
      .print = policy_print_int, .field = GLOBAL(handshake_timeout_ms), .min = 1, .max = 3600000,
      .dflt = "10000", .expected = "milliseconds, 1..3600000",
      .doc = "milliseconds a handshake may take, 1..3600000"},
+    {.name = "stats", .sections = KEY_IN_GLOBAL, .slot = POLICY_GLOBAL_STATS,
+     .parse = policy_parse_writable, .print = policy_print_text, .field = GLOBAL(stats),
+     .expected = "a file path",
+     .doc = "a file kept in the Prometheus text format (for node_exporter's textfile "
+            "collector): per rule, connections, handshakes (failed ones by reason, resumed "
+            "ones, a time histogram) and bytes; `%p` is the pid. Rewritten atomically at most "
+            "once a second while anything changes, and at exit"},
 
     /* rules */
     {.name = "direction", .sections = KEY_IN_RULE, .slot = POLICY_KEY_DIRECTION,

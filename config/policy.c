@@ -188,6 +188,7 @@ void policy_free(policy *p)
     free(p->path);
     free(p->log);
     free(p->keylog);
+    free(p->stats);
     free(p);
 }
 

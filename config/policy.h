@@ -60,6 +60,7 @@ typedef enum {
     POLICY_GLOBAL_LOG_LEVEL,
     POLICY_GLOBAL_KEYLOG,
     POLICY_GLOBAL_HANDSHAKE_TIMEOUT,
+    POLICY_GLOBAL_STATS,
     POLICY_GLOBAL_COUNT
 } policy_global_key;
 
@@ -97,6 +98,7 @@ typedef struct policy {
     char *log;                   /* "stderr" (default), "syslog" or an absolute path */
     policy_log_level log_level;  /* default info */
     char *keylog;                /* absolute path or NULL */
+    char *stats;                 /* absolute path ("%p": the pid) or NULL */
     int handshake_timeout_ms;    /* default 10000 */
     int global_key_line[POLICY_GLOBAL_COUNT]; /* 0 when the key is absent */
     policy_rule *rules;          /* in file order: the first match wins */

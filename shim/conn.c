@@ -118,6 +118,9 @@ void conn_finish(shim_conn *c)
         return;
     bool hs_done = c->phase == PHASE_OPEN;
     c->phase = PHASE_DEAD;
+    if (!hs_done)
+        stats_handshake_failed(c->rule, c->fail_kind);
+    stats_conn_closed(c->rule);
     shim_sock *s = c->sock;
     if (!hs_done && s->state == SOCK_PENDING) {
         s->state = SOCK_FAILED;
@@ -144,6 +147,15 @@ void conn_fail(shim_conn *c, int sys_errno, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     conn_set_fail(c, why);
+    const tls_error *te = c->eng ? tls_engine_error(c->eng) : NULL;
+    int code = te ? te->code : 0;
+    c->fail_kind = sys_errno == ETIMEDOUT        ? STATS_FAIL_TIMEOUT
+                   : code == TLS_E_BAD_CERT        ? STATS_FAIL_BAD_CERT
+                   : code == TLS_E_ALERT_SENT      ? STATS_FAIL_ALERT_SENT
+                   : code == TLS_E_ALERT_RECEIVED  ? STATS_FAIL_ALERT_RECEIVED
+                   : sys_errno                     ? STATS_FAIL_NETWORK
+                   : c->net_eof || code == TLS_E_CLOSED ? STATS_FAIL_PEER_CLOSED
+                                                   : STATS_FAIL_OTHER;
     if (c->phase < PHASE_OPEN) {
         /* the handshake failed: connect() reports ECONNREFUSED (or the TCP
          * error when the TCP connection itself failed) */
@@ -194,6 +206,7 @@ static bool check_handshake(shim_conn *c)
     if (c->phase != PHASE_HANDSHAKE || !(tls_engine_status(c->eng) & TLS_ST_CONNECTED))
         return false;
     c->phase = PHASE_OPEN;
+    stats_handshake_done(c->rule, helper_now_ms() - c->start_ms, tls_engine_session_reused(c->eng));
     c->sock->state = SOCK_CONNECTED;
     c->sock->err = 0;
     pthread_cond_broadcast(&shim_cond);
@@ -288,6 +301,7 @@ static bool engine_to_app(shim_conn *c)
         if (n > 0) {
             tls_engine_read_done(c->eng, (size_t)n);
             c->bytes_from_peer += (uint64_t)n;
+            stats_bytes(c->rule, false, (uint64_t)n);
             progress = true;
             if ((size_t)n < len)
                 return progress;
@@ -351,6 +365,7 @@ static bool app_to_engine(shim_conn *c)
             memmove(c->app_in, c->app_in + acc, c->app_in_len - acc);
             c->app_in_len -= acc;
             c->bytes_to_peer += acc;
+            stats_bytes(c->rule, true, acc);
             progress = true;
         } else if (r == TLS_E_CLOSED) {
             c->app_in_len = 0; /* the connection is closed for writing: drop */

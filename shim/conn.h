@@ -106,6 +106,7 @@ typedef struct shim_conn {
      * idle connection should cost little */
     char *host;                     /* a connect rule's host name */
     char *fail;                     /* why the connection failed */
+    stats_fail fail_kind;           /* and the kind, for the stats (conn_fail) */
     /* allocated when first needed and freed again by the idle scan, with the
      * engine's: an idle connection holds none (NULL: length 0) */
     size_t app_in_len;

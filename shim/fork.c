@@ -29,6 +29,7 @@ static void child(void)
     shim_resolve_fork_child();
     shim_helper_child_reset();
     shim_log_child_reset();
+    stats_child_reset();
     shim_fdtable_child_reset();
 }
 

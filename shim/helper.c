@@ -240,8 +240,10 @@ static void *helper_main(void *arg)
         }
         free_dead();
         bool trim = trim_due(now);
+        char *stats = stats_due(now, false);
         pthread_cond_broadcast(&shim_cond);
         shim_unlock();
+        stats_write(stats);
         if (trim)
             malloc_trim(0);
     }
@@ -329,6 +331,8 @@ int shim_helper_add(const shim_conn_args *a)
         H.conns->prev = c;
     H.conns = c;
     H.n_conns++;
+    c->fail_kind = STATS_FAIL_OTHER;
+    stats_conn_opened(c->rule);
     /* first pump from here: a client's ClientHello goes out at once when the
      * TCP connection is already up; otherwise this arms the fds */
     conn_pump(c, a->connecting ? 0 : EPOLLOUT);
@@ -459,5 +463,7 @@ void shim_helper_exit_drain(void)
         conn_finish(c);
     }
     free_dead();
+    char *stats = stats_due(helper_now_ms(), true);
     shim_unlock();
+    stats_write(stats); /* the last figures, at exit */
 }

@@ -79,6 +79,7 @@ static void do_init(void)
         die(err[0] ? err : "invalid policy");
     shim_policy = p;
     shim_log_init(p);
+    stats_init(p);
     if (p->keylog) {
         int fd = open(p->keylog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) {

@@ -188,6 +188,29 @@ tls_engine *shim_upgrade_engine(const policy_rule *rule, const char *server_name
  * done, the socketpair end with a SOCK_FAILED socket whose err is errno. */
 shim_sock *shim_upgrade(const shim_upgrade_req *r);
 
+/* ---- stats.c: `[global] stats`, per rule; all but stats_write need the lock ---- */
+typedef enum {
+    STATS_FAIL_ALERT_SENT,     /* we found the fault and said so */
+    STATS_FAIL_ALERT_RECEIVED, /* the peer refused */
+    STATS_FAIL_BAD_CERT,       /* the peer's certificate did not verify */
+    STATS_FAIL_TIMEOUT,        /* handshake_timeout */
+    STATS_FAIL_PEER_CLOSED,    /* the peer went away during the handshake */
+    STATS_FAIL_NETWORK,        /* the TCP connection failed */
+    STATS_FAIL_OTHER,
+    STATS_FAIL_COUNT
+} stats_fail;
+void stats_init(const policy *p);
+void stats_child_reset(void);
+void stats_conn_opened(const policy_rule *r);
+void stats_conn_closed(const policy_rule *r);
+void stats_handshake_done(const policy_rule *r, uint64_t ms, bool resumed);
+void stats_handshake_failed(const policy_rule *r, stats_fail why);
+void stats_bytes(const policy_rule *r, bool to_peer, uint64_t n);
+/* The file's text when a write is due (something changed, and a second has
+ * passed or force), else NULL; then stats_write(text) without the lock. */
+char *stats_due(uint64_t now_ms, bool force);
+void stats_write(char *text);
+
 /* ---- names.c ---- */
 /* Formats "1.2.3.4:443" / "[::1]:443". */
 void shim_addr_str(const struct sockaddr *a, char *buf, size_t len);

@@ -618,7 +618,7 @@ Test(policy, callbacks_unknown_and_duplicate_keys)
     load_err(CONNECT_HEAD "dpeth = 2\n", 5, "[up] dpeth: unknown key: did you mean depth?", NULL);
     load_err(CONNECT_HEAD "cacertfiles = ca.pem\n", 5, "did you mean cacertfile?", NULL);
     load_err("[global]\nlog_levle = info\n" CONNECT_HEAD, 2, "[global] log_levle:",
-             "did you mean log_level?", "(expected log, log_level, keylog or handshake_timeout)",
+             "did you mean log_level?", "(expected log, log_level, keylog, handshake_timeout or stats)",
              NULL);
     load_err(CONNECT_HEAD "Verify = verify_none\n", 5, "[up] Verify:", "lower case: verify",
              NULL);
