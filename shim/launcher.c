@@ -6,7 +6,8 @@
  *
  * Running a program: the policy (-c, else TLSSHIM_CONFIG) is validated first
  * - including loading every rule's keys and certificates - then LD_PRELOAD is
- * set to the libtlsshim.so that sits next to this binary, TLSSHIM_CONFIG to
+ * set to the libtlsshim.so next to this binary (a build tree), else in
+ * ../lib/tlsshim/ from it (an installed tree), TLSSHIM_CONFIG to
  * the policy's absolute path, and the program is exec'd. Programs that the
  * loader would not preload into are refused rather than run without TLS:
  * setuid/setgid programs (the loader ignores LD_PRELOAD in secure mode),
@@ -337,21 +338,50 @@ static int check_program(const char *prog)
     return 0;
 }
 
-static int shim_library(char *out, size_t len)
+/* Where libtlsshim.so may be, in order: next to this binary (the build tree),
+ * then <dir of this binary>/../lib/tlsshim/ (an installed tree). Relative to
+ * the binary's own resolved path, so a DESTDIR staging or a moved prefix works
+ * as well as the installed one. 0 with the first readable one in out; else -1
+ * and `tried` names every place looked at, with why each failed. */
+static int shim_library(char *out, size_t len, char *tried, size_t tried_len)
 {
     char self[PATH_MAX];
+    tried[0] = '\0';
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
+    if (n <= 0) {
+        snprintf(tried, tried_len, "/proc/self/exe: %s", n < 0 ? strerror(errno) : "empty");
         return -1;
+    }
     self[n] = '\0';
     char *slash = strrchr(self, '/');
-    if (!slash)
+    if (!slash) {
+        snprintf(tried, tried_len, "/proc/self/exe: not an absolute path: %s", self);
         return -1;
-    *slash = '\0';
-    int w = snprintf(out, len, "%s/libtlsshim.so", self);
-    if (w < 0 || (size_t)w >= len)
-        return -1;
-    return access(out, R_OK) == 0 ? 0 : -1;
+    }
+    *slash = '\0'; /* self: the binary's folder ("" for "/") */
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", self);
+    /* the folder's parent, without "..": the path ends up in LD_PRELOAD and logs */
+    char *up = strrchr(parent, '/');
+    if (up)
+        *up = '\0';
+    const char *const base[2] = {self, parent};
+    const char *const file[2] = {"/libtlsshim.so", "/lib/tlsshim/libtlsshim.so"};
+    size_t used = 0;
+    for (int i = 0; i < 2; i++) {
+        int w = snprintf(out, len, "%s%s", base[i], file[i]);
+        const char *why = "path too long";
+        if (w >= 0 && (size_t)w < len) {
+            if (access(out, R_OK) == 0)
+                return 0;
+            why = strerror(errno);
+        }
+        int t = snprintf(tried + used, tried_len - used, "%s%s%s (%s)", used ? ", " : "",
+                         base[i], file[i], why);
+        if (t > 0 && (size_t)t < tried_len - used)
+            used += (size_t)t;
+    }
+    return -1;
 }
 
 /* A sanitizer build of the shim needs the sanitizer runtime loaded first in
@@ -405,9 +435,9 @@ static int cmd_run(const char *policy_path, char **argv)
         return 1;
     if (check_program(argv[0]) < 0)
         return 1;
-    char lib[PATH_MAX];
-    if (shim_library(lib, sizeof lib) < 0) {
-        fprintf(stderr, "tlsshim: cannot find libtlsshim.so next to the tlsshim binary\n");
+    char lib[PATH_MAX], tried[3 * PATH_MAX + 256];
+    if (shim_library(lib, sizeof lib, tried, sizeof tried) < 0) {
+        fprintf(stderr, "tlsshim: cannot find libtlsshim.so; looked at: %s\n", tried);
         return 1;
     }
     const char *old = getenv("LD_PRELOAD");
