@@ -65,7 +65,7 @@ ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_SO) $(LAUNCHER)
 endif
 
-.PHONY: all check unit interop e2e conformance demo fuzz fuzzers deps bench clean
+.PHONY: all check unit interop e2e conformance demo fuzz fuzzers deps bench clean install uninstall
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -111,6 +111,46 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(ENGINE_A) $(if $(
 
 deps:
 	@scripts/deps.sh
+
+# make install PREFIX=/usr/local DESTDIR=: the launcher, the preload library
+# under lib/tlsshim/ (where the installed launcher looks: ../lib/tlsshim from
+# its own folder), the engine's libraries, public headers and pkg-config file,
+# and the man pages. `make uninstall` with the same PREFIX and DESTDIR removes
+# exactly those files (and lib/tlsshim/ once empty). libtlsengine.so has no
+# soname: it is installed as it is built.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     := $(PREFIX)/bin
+LIBDIR     := $(PREFIX)/lib
+INCLUDEDIR := $(PREFIX)/include
+MANDIR     := $(PREFIX)/share/man
+VERSION    := $(shell sed -n 's/^\#define TLSSHIM_VERSION "\(.*\)"/\1/p' shim/launcher.c)
+PUBLIC_HEADERS := $(wildcard engine/include/*.h)
+# every installed file, as DESTDIR-less paths: install and uninstall both read it
+INSTALLED := $(BINDIR)/tlsshim $(LIBDIR)/tlsshim/libtlsshim.so \
+             $(LIBDIR)/libtlsengine.so $(LIBDIR)/libtlsengine.a \
+             $(PUBLIC_HEADERS:engine/include/%=$(INCLUDEDIR)/%) $(LIBDIR)/pkgconfig/tlsengine.pc \
+             $(MANDIR)/man1/tlsshim.1 $(MANDIR)/man5/tlsshim.ini.5
+
+$(BUILD)/tlsengine.pc: engine/tlsengine.pc.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+install: all $(BUILD)/tlsengine.pc
+	install -D -m 0755 $(LAUNCHER) $(DESTDIR)$(BINDIR)/tlsshim
+	install -D -m 0755 $(SHIM_SO) $(DESTDIR)$(LIBDIR)/tlsshim/libtlsshim.so
+	install -D -m 0755 $(ENGINE_SO) $(DESTDIR)$(LIBDIR)/libtlsengine.so
+	install -D -m 0644 $(ENGINE_A) $(DESTDIR)$(LIBDIR)/libtlsengine.a
+	install -D -m 0644 -t $(DESTDIR)$(INCLUDEDIR) $(PUBLIC_HEADERS)
+	install -D -m 0644 $(BUILD)/tlsengine.pc $(DESTDIR)$(LIBDIR)/pkgconfig/tlsengine.pc
+	install -D -m 0644 man/tlsshim.1 $(DESTDIR)$(MANDIR)/man1/tlsshim.1
+	install -D -m 0644 man/tlsshim.ini.5 $(DESTDIR)$(MANDIR)/man5/tlsshim.ini.5
+
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	if [ -d $(DESTDIR)$(LIBDIR)/tlsshim ]; then rmdir --ignore-fail-on-non-empty $(DESTDIR)$(LIBDIR)/tlsshim; fi
+
+FORCE:
 
 # make bench: deps, build, then every bench case side by side with its anchor
 # (libssl, nginx's and redis's own TLS, stunnel, openssl speed) and one table.

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev libinih-dev libcriterion-dev openssl gnutls-bin
       curl socat netcat-openbsd nginx-light python3 python3-ecdsa tshark clang libclang-rt-14-dev
-      testssl.sh redis-server redis-tools stunnel4 python3-prometheus-client"
+      testssl.sh redis-server redis-tools stunnel4 python3-prometheus-client man-db groff-base"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
