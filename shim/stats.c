@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,22 +187,27 @@ static char *render(void)
     text t = {0};
     const policy *p = S.p;
     char l[200];
-    family(&t, "tlsshim_connections_opened_total", "counter", "Connections upgraded under the rule.");
-    for (size_t i = 0; i < p->n_rules; i++)
-        put(&t, "tlsshim_connections_opened_total{rule=\"%s\"} %llu\n", label(p->rules[i].name, l, sizeof l),
-            (unsigned long long)S.rules[i].opened);
-    family(&t, "tlsshim_connections_active", "gauge", "Upgraded connections open now.");
-    for (size_t i = 0; i < p->n_rules; i++)
-        put(&t, "tlsshim_connections_active{rule=\"%s\"} %llu\n", label(p->rules[i].name, l, sizeof l),
-            (unsigned long long)S.rules[i].active);
-    family(&t, "tlsshim_handshakes_total", "counter", "Handshakes completed.");
-    for (size_t i = 0; i < p->n_rules; i++)
-        put(&t, "tlsshim_handshakes_total{rule=\"%s\"} %llu\n", label(p->rules[i].name, l, sizeof l),
-            (unsigned long long)S.rules[i].hs_ok);
-    family(&t, "tlsshim_handshakes_resumed_total", "counter", "Handshakes that resumed a session.");
-    for (size_t i = 0; i < p->n_rules; i++)
-        put(&t, "tlsshim_handshakes_resumed_total{rule=\"%s\"} %llu\n", label(p->rules[i].name, l, sizeof l),
-            (unsigned long long)S.rules[i].hs_resumed);
+    /* the families with one number a rule */
+    static const struct {
+        const char *name, *type, *help;
+        size_t field; /* offset of a uint64_t in rule_stats */
+    } simple[] = {
+        {"tlsshim_connections_opened_total", "counter", "Connections upgraded under the rule.",
+         offsetof(rule_stats, opened)},
+        {"tlsshim_connections_active", "gauge", "Upgraded connections open now.", offsetof(rule_stats, active)},
+        {"tlsshim_handshakes_total", "counter", "Handshakes completed.", offsetof(rule_stats, hs_ok)},
+        {"tlsshim_handshakes_resumed_total", "counter", "Handshakes that resumed a session.",
+         offsetof(rule_stats, hs_resumed)},
+    };
+    for (size_t k = 0; k < sizeof simple / sizeof simple[0]; k++) {
+        family(&t, simple[k].name, simple[k].type, simple[k].help);
+        for (size_t i = 0; i < p->n_rules; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&S.rules[i] + simple[k].field, sizeof v);
+            put(&t, "%s{rule=\"%s\"} %llu\n", simple[k].name, label(p->rules[i].name, l, sizeof l),
+                (unsigned long long)v);
+        }
+    }
     family(&t, "tlsshim_handshakes_failed_total", "counter", "Handshakes that failed, by reason.");
     for (size_t i = 0; i < p->n_rules; i++)
         for (size_t f = 0; f < STATS_FAIL_COUNT; f++)
